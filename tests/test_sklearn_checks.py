@@ -1,0 +1,34 @@
+"""scikit-learn's own estimator checks over every weightcast estimator and selector (via the 2-D lift)."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from weightcast import (
+    AllSelector,
+    FirstLastSelector,
+    IntrospectionSelector,
+    LastSelector,
+    LFD2Forecaster,
+    LFLForecaster,
+    LFNForecaster,
+    LFSForecaster,
+    LinearFarcaster,
+    SampledSelector,
+    StepSelector,
+)
+
+ESTIMATOR_CLASSES = [LinearFarcaster, LFD2Forecaster, LFNForecaster, LFSForecaster, LFLForecaster]
+SELECTOR_CLASSES = [AllSelector, FirstLastSelector, LastSelector, SampledSelector, IntrospectionSelector,
+                    StepSelector]
+
+
+def all_instances():
+    return [cls(**params) for cls in ESTIMATOR_CLASSES + SELECTOR_CLASSES for params in cls.get_test_params()]
+
+
+def expected_failed_checks(estimator):
+    return {}
+
+
+@parametrize_with_checks(all_instances(), expected_failed_checks=expected_failed_checks)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
