@@ -1,9 +1,17 @@
-"""The ``weightcast`` command."""
+"""The ``weightcast`` command.
+
+Each subcommand lives beside the code it drives and provides ``register(subparsers)``, which adds its
+parser and sets ``func`` (called with the parsed arguments; returns the exit status).
+"""
 
 import argparse
+import importlib
 import sys
 
 from ._version import __version__
+
+# Modules that provide subcommands; listed here so that `weightcast --help` shows them all.
+SUBCOMMAND_MODULES = []
 
 
 def build_parser():
@@ -11,7 +19,9 @@ def build_parser():
         prog="weightcast",
         description="Farcast neural-network weight trajectories (scikit-learn estimators backed by PyTorch).")
     parser.add_argument("--version", action="version", version=f"weightcast {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
     return parser
 
 
@@ -21,7 +31,11 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 0
-    return 0
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, FileNotFoundError, PermissionError) as exc:
+        print(f"weightcast {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
