@@ -53,6 +53,47 @@ class _Rows:
             yield self._read(np.asarray(seqs), params)
 
 
+def paper_gradient(W, blocks, first_change, beta, n_params):
+    """Gradient of the paper's loss L_pred + beta * L_grad for one minibatch of sequences.
+
+    Analytic, so that it accumulates over parameter slabs in one pass: L_pred is a sum over rows, and
+    L_grad needs per sequence only the running sum of |last predicted change| and the sum of its
+    sub-gradients, combined once every slab has been seen.
+
+    Parameters
+    ----------
+    W : tensor (n_in + 1, m), the map with the intercept as last row.
+    blocks : iterable of (Z, T), rows of the batch's sequences, one pair per parameter slab.
+    first_change : tensor (batch,) of ||w_1 - w_0||_1, or None for no penalty.
+    beta : float
+    n_params : int, parameters per sequence (the mean of L_pred runs over all of them).
+
+    Returns
+    -------
+    grad : tensor like W
+    l1_total : float, sum of |residual| over the batch (for the training-loss history)
+    """
+    grad = torch.zeros_like(W)
+    penalised = first_change is not None and W.shape[1] >= 2
+    n_sequences, l1_total, change, change_grad = 0, 0.0, 0.0, 0.0
+    for Z, T in blocks:
+        n_sequences = Z.shape[0]
+        residual = Z @ W - T
+        l1_total += float(residual.abs().sum())
+        grad += torch.einsum("bpc,bpm->cm", Z, torch.sign(residual))
+        if penalised:
+            last_change = Z @ (W[:, -1] - W[:, -2])
+            change = change + last_change.abs().sum(dim=1, dtype=torch.float64)
+            change_grad = change_grad + torch.einsum("bp,bpc->bc", torch.sign(last_change), Z)
+    grad /= n_sequences * n_params * W.shape[1]
+    if penalised:
+        active = (change > first_change).to(W.dtype)
+        penalty_grad = beta / n_sequences * (active[:, None] * change_grad).sum(dim=0)
+        grad[:, -1] += penalty_grad
+        grad[:, -2] -= penalty_grad
+    return grad, l1_total
+
+
 class LinearFarcaster(BaseForecaster):
     """One linear map from selected input steps to m future steps, shared by all coordinates.
 
@@ -288,8 +329,10 @@ class LinearFarcaster(BaseForecaster):
             W0 = (torch.rand(n_columns, horizon, generator=generator, dtype=dtype) * 2 - 1) * bound
         W = (W0.to(device) * mask).requires_grad_(True)
         optimizer = torch.optim.Adam([W], lr=self.lr)
-        penalised = self.beta > 0 and horizon >= 2
-        first_change = self._first_change(X, device) if penalised else None
+        first_change = self._first_change(X, device) if self.beta > 0 and horizon >= 2 else None
+
+        def first_change_of(batch):
+            return None if first_change is None else first_change[torch.as_tensor(batch, device=device)]
 
         def validation_loss():
             with torch.no_grad():
@@ -304,24 +347,10 @@ class LinearFarcaster(BaseForecaster):
             train_total = 0.0
             for start in range(0, len(order), self.batch_size):
                 batch = order[start:start + self.batch_size]
-                grad = torch.zeros_like(W)
-                change = torch.zeros(len(batch), device=device, dtype=torch.float64)
-                change_grad = torch.zeros(len(batch), n_columns, device=device, dtype=dtype)
                 with torch.no_grad():
-                    for Z, T in rows.blocks(batch):
-                        residual = Z @ W - T
-                        train_total += float(residual.abs().sum())
-                        grad += torch.einsum("bpc,bpm->cm", Z, torch.sign(residual))
-                        if penalised:
-                            last_change = Z @ (W[:, -1] - W[:, -2])
-                            change += last_change.abs().sum(dim=1, dtype=torch.float64)
-                            change_grad += torch.einsum("bp,bpc->bc", torch.sign(last_change), Z)
-                    grad /= len(batch) * n_params * horizon
-                    if penalised:
-                        active = (change > first_change[torch.as_tensor(batch, device=device)]).to(dtype)
-                        penalty_grad = self.beta / len(batch) * (active[:, None] * change_grad).sum(dim=0)
-                        grad[:, -1] += penalty_grad
-                        grad[:, -2] -= penalty_grad
+                    grad, batch_total = paper_gradient(W, rows.blocks(batch), first_change_of(batch),
+                                                       self.beta, n_params)
+                train_total += batch_total
                 W.grad = grad * mask
                 optimizer.step()
             loss = validation_loss()
