@@ -127,7 +127,10 @@ class LinearFarcaster(BaseForecaster):
         weights seen are restored.
     validation_fraction : float, default=0.2
         Share of the sequences held out for early stopping when ``fit`` gets no ``validation_data``.
-        With 0, or a single sequence, the training loss is monitored instead.
+        With 0, or a single sequence, the training sequences are monitored instead.
+    validation_loss : {"mse", "l1"}, default="mse"
+        What early stopping monitors on the held-out sequences: the mean squared error that forecasts
+        are scored by, or the paper's L_pred (element-wise L1, its protocol).
     slab_size : int, default=1048576
         Parameters read at a time; bounds memory independently of n_params.
     device : str, default="auto"
@@ -154,7 +157,7 @@ class LinearFarcaster(BaseForecaster):
     n_epochs_ : int
         Epochs run by the paper solver (0 for ``"lstsq"``).
     history_ : list of dict
-        Per epoch: ``epoch``, ``train_loss`` (L_pred), ``validation_loss`` (L_pred).
+        Per epoch: ``epoch``, ``train_loss`` (L_pred), ``validation_loss`` (as chosen by ``validation_loss``).
     device_ : torch.device
 
     Examples
@@ -171,8 +174,8 @@ class LinearFarcaster(BaseForecaster):
 
     def __init__(self, selector=None, m=None, solver="paper", init="lstsq", alpha=0.0, beta=1e-6,
                  fit_intercept=True, lr=1e-3, batch_size=32, max_epochs=1000, patience=5,
-                 validation_fraction=0.2, slab_size=1_048_576, device="auto", random_state=None,
-                 verbose=0):
+                 validation_fraction=0.2, validation_loss="mse", slab_size=1_048_576, device="auto",
+                 random_state=None, verbose=0):
         self.selector = selector
         self.m = m
         self.solver = solver
@@ -185,6 +188,7 @@ class LinearFarcaster(BaseForecaster):
         self.max_epochs = max_epochs
         self.patience = patience
         self.validation_fraction = validation_fraction
+        self.validation_loss = validation_loss
         self.slab_size = slab_size
         self.device = device
         self.random_state = random_state
@@ -251,6 +255,8 @@ class LinearFarcaster(BaseForecaster):
             raise TypeError(f"selector must be a weightcast step selector or None, got {self.selector!r}")
         if self.solver not in ("paper", "lstsq"):
             raise ValueError(f"solver must be 'paper' or 'lstsq', got {self.solver!r}")
+        if self.validation_loss not in ("mse", "l1"):
+            raise ValueError(f"validation_loss must be 'mse' or 'l1', got {self.validation_loss!r}")
         if self.init not in ("lstsq", "default"):
             raise ValueError(f"init must be 'lstsq' or 'default', got {self.init!r}")
         for name in ("alpha", "beta", "lr", "validation_fraction"):
@@ -334,12 +340,14 @@ class LinearFarcaster(BaseForecaster):
         def first_change_of(batch):
             return None if first_change is None else first_change[torch.as_tensor(batch, device=device)]
 
-        def validation_loss():
+        power = 2 if self.validation_loss == "mse" else 1
+
+        def monitored_loss():
             with torch.no_grad():
-                total = sum(float((Z @ W - T).abs().sum()) for Z, T in val_rows.blocks(val_seqs))
+                total = sum(float((Z @ W - T).abs().pow(power).sum()) for Z, T in val_rows.blocks(val_seqs))
             return total / (len(val_seqs) * n_params * horizon)
 
-        best_loss, best_W, waited = validation_loss(), W.detach().clone(), 0
+        best_loss, best_W, waited = monitored_loss(), W.detach().clone(), 0
         history = []
         epochs = tqdm(range(1, self.max_epochs + 1), disable=self.verbose == 0, desc="epochs", leave=False)
         for epoch in epochs:
@@ -353,7 +361,7 @@ class LinearFarcaster(BaseForecaster):
                 train_total += batch_total
                 W.grad = grad * mask
                 optimizer.step()
-            loss = validation_loss()
+            loss = monitored_loss()
             history.append({"epoch": epoch, "train_loss": train_total / (len(train) * n_params * horizon),
                             "validation_loss": loss})
             if loss < best_loss:

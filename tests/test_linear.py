@@ -1,0 +1,220 @@
+"""LinearFarcaster and its presets: contract, both solvers, known answers."""
+
+import numpy as np
+import pytest
+import torch
+
+from weightcast import (
+    FirstLastSelector,
+    LFD2Forecaster,
+    LFLForecaster,
+    LFNForecaster,
+    LFSForecaster,
+    LinearFarcaster,
+    SampledSelector,
+    split_sequences,
+)
+from weightcast.linear import _Rows, paper_gradient
+from weightcast.losses import gradient_penalty, prediction_loss
+
+
+def decaying_sequences(n_sequences=12, n_steps=30, n_params=5, seed=0, noise=0.0, dtype=np.float64):
+    """Optimiser-like trajectories: each coordinate decays from a start toward an end value."""
+    rng = np.random.default_rng(seed)
+    decay = 0.9 ** np.arange(n_steps)[None, :, None]
+    start = rng.normal(size=(n_sequences, 1, n_params))
+    end = rng.normal(size=(n_sequences, 1, n_params))
+    S = end + (start - end) * decay + noise * rng.normal(size=(n_sequences, n_steps, n_params))
+    return S.astype(dtype)
+
+
+def design(X, Y, steps):
+    """The least-squares problem written out: rows (sequence, parameter), columns selected steps + 1."""
+    Z = np.transpose(X[:, steps], (0, 2, 1)).reshape(-1, len(steps))
+    Z = np.hstack([Z, np.ones((Z.shape[0], 1))])
+    T = np.transpose(Y, (0, 2, 1)).reshape(-1, Y.shape[1])
+    return Z, T
+
+
+@pytest.mark.parametrize("cls, steps", [(LFD2Forecaster, [0, 9]), (LFNForecaster, list(range(10))),
+                                        (LFSForecaster, [0, 3, 6, 9]), (LFLForecaster, [9])])
+def test_presets_read_the_paper_steps(cls, steps):
+    X, Y = split_sequences(decaying_sequences(), n_input_steps=10)
+    est = cls(solver="lstsq", device="cpu").fit(X, Y)
+    assert est.steps_.tolist() == steps
+    assert est.coef_.shape == (len(steps), 20) and est.intercept_.shape == (20,)
+    assert est.predict(X).shape == Y.shape
+
+
+def test_lstsq_equals_the_written_out_least_squares_problem():
+    X, Y = split_sequences(decaying_sequences(noise=0.05), n_input_steps=10)
+    est = LFD2Forecaster(solver="lstsq", device="cpu", slab_size=2).fit(X, Y)
+    Z, T = design(X, Y, [0, 9])
+    expected = np.linalg.lstsq(Z, T, rcond=None)[0]
+    np.testing.assert_allclose(est.coef_, expected[:-1], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(est.intercept_, expected[-1], rtol=1e-10, atol=1e-12)
+
+
+def test_ridge_equals_the_closed_form_with_an_unpenalised_intercept():
+    X, Y = split_sequences(decaying_sequences(noise=0.05), n_input_steps=10)
+    alpha = 3.0
+    est = LFNForecaster(solver="lstsq", alpha=alpha, device="cpu", slab_size=3).fit(X, Y)
+    Z, T = design(X, Y, list(range(10)))
+    penalty = alpha * np.eye(Z.shape[1])
+    penalty[-1, -1] = 0
+    expected = np.linalg.solve(Z.T @ Z + penalty, Z.T @ T)
+    np.testing.assert_allclose(np.vstack([est.coef_, est.intercept_]), expected, rtol=1e-8, atol=1e-10)
+
+
+def test_fit_intercept_false_keeps_a_zero_intercept():
+    X, Y = split_sequences(decaying_sequences(), n_input_steps=10)
+    for solver in ("lstsq", "paper"):
+        est = LFD2Forecaster(solver=solver, fit_intercept=False, device="cpu", random_state=0,
+                             max_epochs=5).fit(X, Y)
+        assert np.all(est.intercept_ == 0)
+    Z, T = design(X, Y, [0, 9])
+    expected = np.linalg.lstsq(Z[:, :-1], T, rcond=None)[0]
+    est = LFD2Forecaster(solver="lstsq", fit_intercept=False, device="cpu").fit(X, Y)
+    np.testing.assert_allclose(est.coef_, expected, rtol=1e-10)
+
+
+def test_lstsq_is_exact_on_an_exactly_linear_map():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(8, 4, 6))
+    A, b = rng.normal(size=(4, 3)), rng.normal(size=3)
+    Y = np.einsum("nsp,sm->nmp", X, A) + b[None, :, None]
+    est = LinearFarcaster(solver="lstsq", device="cpu").fit(X, Y)
+    np.testing.assert_allclose(est.coef_, A, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(est.predict(X), Y, rtol=1e-10, atol=1e-12)
+
+
+def test_rank_deficient_inputs_still_predict_exactly():
+    # Every input step is an affine function of w_0, so LFN's design has rank 2: the minimum-norm
+    # solution must still reproduce the targets.
+    S = decaying_sequences(n_sequences=6, n_steps=25)
+    X, Y = split_sequences(S, n_input_steps=10)
+    est = LFNForecaster(solver="lstsq", device="cpu").fit(X, Y)
+    np.testing.assert_allclose(est.predict(X), Y, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("solver", ["lstsq", "paper"])
+def test_slabs_do_not_change_the_fit(solver):
+    X, Y = split_sequences(decaying_sequences(noise=0.02, dtype=np.float32), n_input_steps=10)
+    params = dict(solver=solver, device="cpu", random_state=3, max_epochs=20, beta=1e-2)
+    whole = LFD2Forecaster(**params).fit(X, Y)
+    slabbed = LFD2Forecaster(slab_size=2, **params).fit(X, Y)
+    np.testing.assert_allclose(slabbed.coef_, whole.coef_, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(slabbed.predict(X), whole.predict(X), rtol=1e-4, atol=1e-5)
+
+
+def test_paper_gradient_matches_autograd_of_the_paper_losses():
+    torch.manual_seed(0)
+    X, Y = split_sequences(decaying_sequences(n_sequences=5, noise=0.1, dtype=np.float32), n_input_steps=10)
+    steps = np.array([0, 9])
+    rows = _Rows(X, Y, steps, slab_size=2, device=torch.device("cpu"), dtype=torch.float32)
+    W = torch.randn(3, Y.shape[1]) * 3   # large enough that the penalty is active for some sequences
+    first_change = torch.as_tensor(np.abs(X[:, 1] - X[:, 0]).sum(axis=1), dtype=torch.float64)
+    beta = 0.7
+    grad, _ = paper_gradient(W, rows.blocks(np.arange(5)), first_change, beta, n_params=X.shape[2])
+
+    W_auto = W.clone().requires_grad_(True)
+    Z = torch.as_tensor(np.transpose(X[:, steps], (0, 2, 1)))
+    Z = torch.cat([Z, torch.ones(Z.shape[:2] + (1,))], dim=2)
+    T = torch.as_tensor(np.transpose(Y, (0, 2, 1)))
+    Y_pred = Z @ W_auto
+    first, second = torch.as_tensor(X[:, 0]), torch.as_tensor(X[:, 1])
+    loss = prediction_loss(Y_pred, T) + beta * gradient_penalty(Y_pred, first, second)
+    loss.backward()
+    assert gradient_penalty(Y_pred, first, second).item() > 0
+    np.testing.assert_allclose(grad.numpy(), W_auto.grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_paper_solver_is_reproducible_and_seeded():
+    X, Y = split_sequences(decaying_sequences(noise=0.05, dtype=np.float32), n_input_steps=10)
+    params = dict(init="default", lr=0.01, max_epochs=30, device="cpu")
+    a = LFD2Forecaster(random_state=1, **params).fit(X, Y)
+    b = LFD2Forecaster(random_state=1, **params).fit(X, Y)
+    c = LFD2Forecaster(random_state=2, **params).fit(X, Y)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    assert not np.allclose(a.coef_, c.coef_)
+
+
+def test_paper_solver_early_stopping_restores_the_best_validation_weights():
+    S = decaying_sequences(n_sequences=40, noise=0.05, dtype=np.float32)
+    X, Y = split_sequences(S, n_input_steps=10)
+    est = LFD2Forecaster(init="default", lr=0.05, patience=3, max_epochs=500, device="cpu",
+                         random_state=0).fit(X[:30], Y[:30], validation_data=(X[30:], Y[30:]))
+    losses = [h["validation_loss"] for h in est.history_]
+    assert est.n_epochs_ < 500
+    assert all(b >= min(losses) for b in losses[-3:])          # stopped after 3 epochs without a new best
+    restored = np.abs(est.predict(X[30:]) - Y[30:]).mean()
+    assert restored == pytest.approx(min(losses), rel=1e-4)
+
+
+def test_warm_start_never_ends_worse_on_validation_than_the_exact_solution():
+    S = decaying_sequences(n_sequences=40, noise=0.05, dtype=np.float32)
+    X, Y = split_sequences(S, n_input_steps=10)
+    exact = LFD2Forecaster(solver="lstsq", device="cpu").fit(X[:30], Y[:30])
+    tuned = LFD2Forecaster(device="cpu", random_state=0).fit(X[:30], Y[:30], validation_data=(X[30:], Y[30:]))
+    l1 = lambda est: np.abs(est.predict(X[30:]) - Y[30:]).mean()  # noqa: E731
+    assert l1(tuned) <= l1(exact) + 1e-6
+
+
+def test_beta_matters_for_the_default_lfd2():
+    # Heavy-tailed noise gives the L1 fine-tuning something to do; w_1 = w_0 makes the reference change
+    # zero, so the penalty on the last predicted change is active.
+    rng = np.random.default_rng(0)
+    S = decaying_sequences(n_sequences=60, dtype=np.float32)
+    S += (0.05 * rng.standard_t(1.5, size=S.shape)).astype(np.float32)
+    S[:, 1] = S[:, 0]
+    X, Y = split_sequences(S, n_input_steps=10)
+    free = LFD2Forecaster(beta=0.0, random_state=0, device="cpu").fit(X, Y)
+    penalised = LFD2Forecaster(beta=0.1, random_state=0, device="cpu").fit(X, Y)
+    assert not np.allclose(free.coef_, penalised.coef_)
+    last_change = lambda est: np.abs(np.diff(est.predict(X)[:, -2:], axis=1)).sum()  # noqa: E731
+    assert last_change(penalised) < 0.1 * last_change(free)
+
+
+def test_constructor_m_fits_and_predicts_a_shorter_horizon():
+    X, Y = split_sequences(decaying_sequences(), n_input_steps=10)
+    est = LFD2Forecaster(m=5, solver="lstsq", device="cpu").fit(X, Y)
+    assert est.horizon_ == 5 and est.predict(X).shape == (12, 5, 5)
+    full = LFD2Forecaster(solver="lstsq", device="cpu").fit(X, Y)
+    np.testing.assert_allclose(full.predict(X, m=5), est.predict(X), rtol=1e-10)
+    np.testing.assert_allclose(full.predict(X, m=3), full.predict(X)[:, :3])
+
+
+def test_two_d_lift_round_trips_shapes():
+    X, Y = split_sequences(decaying_sequences(n_params=1), n_input_steps=10)
+    est = LFNForecaster(solver="lstsq", device="cpu").fit(X[:, :, 0], Y[:, :, 0])
+    assert est.predict(X[:, :, 0]).shape == (12, 20)
+    np.testing.assert_allclose(est.predict(X[:, :, 0]), est.predict(X)[:, :, 0])
+    one = LFNForecaster(solver="lstsq", device="cpu").fit(X[:, :, 0], Y[:, 0, 0])
+    assert one.predict(X[:, :, 0]).shape == (12,)
+
+
+def test_dtype_is_kept():
+    X, Y = split_sequences(decaying_sequences(dtype=np.float32), n_input_steps=10)
+    assert LFD2Forecaster(solver="lstsq", device="cpu").fit(X, Y).predict(X).dtype == np.float32
+    X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
+    assert LFD2Forecaster(solver="lstsq", device="cpu").fit(X64, Y64).predict(X64).dtype == np.float64
+
+
+def test_inputs_are_not_modified():
+    X, Y = split_sequences(decaying_sequences(dtype=np.float32), n_input_steps=10)
+    X.setflags(write=False)
+    Y.setflags(write=False)
+    before = X.copy(), Y.copy()
+    est = LFD2Forecaster(device="cpu", random_state=0, max_epochs=3).fit(X, Y)
+    est.predict(X)
+    np.testing.assert_array_equal(X, before[0])
+    np.testing.assert_array_equal(Y, before[1])
+
+
+def test_selector_parameter_accepts_any_selector():
+    X, Y = split_sequences(decaying_sequences(), n_input_steps=10)
+    est = LinearFarcaster(selector=SampledSelector(k=3, random_state=0), solver="lstsq", device="cpu").fit(X, Y)
+    assert len(est.steps_) == 3
+    assert est.selector is not est.selector_         # the parameter is cloned, not fitted in place
+    est2 = LinearFarcaster(selector=FirstLastSelector(), solver="lstsq", device="cpu").fit(X, Y)
+    np.testing.assert_allclose(est2.coef_, LFD2Forecaster(solver="lstsq", device="cpu").fit(X, Y).coef_)
