@@ -7,14 +7,17 @@ So every dataset of shape (n_sequences, n_steps, n_params) is read as blocks of 
 """
 
 import numbers
+import os
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from tqdm.auto import tqdm
 
-__all__ = ["BaseForecaster", "resolve_device", "iter_param_slabs", "read_rows"]
+__all__ = ["BaseForecaster", "resolve_device", "iter_param_slabs", "read_rows", "read_block", "is_lazy",
+           "aligned_slab_size"]
 
 FLOAT_DTYPES = (np.float32, np.float64)
 
@@ -41,12 +44,45 @@ def iter_param_slabs(n_params, slab_size):
         yield slice(start, min(start + slab_size, n_params))
 
 
+def is_lazy(data):
+    """True for lazy datasets, such as :class:`weightcast.io.SequenceView`, that read their own blocks.
+
+    They skip in-memory validation; their blocks are checked for NaN/inf as they are read.
+    """
+    return hasattr(data, "read_block") and hasattr(data, "shape")
+
+
+def aligned_slab_size(data, slab_size):
+    """``slab_size`` rounded down to whole parameter chunks of lazy ``data`` (at least one chunk)."""
+    chunk = getattr(data, "param_chunk", None) if is_lazy(data) else None
+    if not chunk or slab_size % chunk == 0:
+        return slab_size
+    return max(chunk, slab_size // chunk * chunk)
+
+
+def read_block(data, seqs, steps, params):
+    """Read ``data[seqs][:, steps, params]`` as a numpy array laid out (n_seqs, n_steps, n_params_slab).
+
+    ``seqs`` and ``steps`` are integer index arrays (or ``slice(None)``), ``params`` a slice. Lazy data
+    reads only this block, and raises a ValueError naming its file if the block holds NaN or inf.
+    """
+    if not is_lazy(data):
+        return np.asarray(data[seqs][:, steps, params])
+    block = data.read_block(seqs, steps, params)
+    # min/max propagate NaN and inf without allocating a mask as large as the slab
+    if block.size and not (np.isfinite(block.min()) and np.isfinite(block.max())):
+        start, stop, _ = params.indices(data.shape[2])
+        raise ValueError(f"{data.source} holds NaN or inf (in parameters {start}..{stop - 1}); "
+                         "weight sequences must be finite")
+    return block
+
+
 def read_rows(data, seqs, steps, params, device, dtype):
     """Read ``data[seqs][:, steps, params]`` as a tensor of rows laid out (n_seqs, n_params_slab, n_steps).
 
     ``seqs`` and ``steps`` are integer index arrays (or ``slice(None)``), ``params`` a slice.
     """
-    block = np.asarray(data[seqs][:, steps, params])
+    block = read_block(data, seqs, steps, params)
     rows = torch.from_numpy(np.ascontiguousarray(block)).to(device=device, dtype=dtype)
     return rows.permute(0, 2, 1)
 
@@ -86,7 +122,13 @@ class BaseForecaster(RegressorMixin, BaseEstimator):
                              "fit needs Y, the target steps")
         X_opts = dict(allow_nd=True, dtype=FLOAT_DTYPES)
         Y_opts = dict(allow_nd=True, ensure_2d=False, dtype=FLOAT_DTYPES)
-        X, Y = validate_data(self, X, Y, validate_separately=(X_opts, Y_opts), reset=True)
+        if is_lazy(X) or is_lazy(Y):
+            # A lazy dataset is checked for shape and dtype here and for NaN/inf slab by slab as it is read.
+            X = X if is_lazy(X) else check_array(X, input_name="X", **X_opts)
+            Y = Y if is_lazy(Y) else check_array(Y, input_name="y", **Y_opts)
+            validate_data(self, X, Y, skip_check_array=True, reset=True)
+        else:
+            X, Y = validate_data(self, X, Y, validate_separately=(X_opts, Y_opts), reset=True)
         X3 = self._lift_X(X)
         if Y.ndim not in (1, 2, 3):
             raise ValueError(f"Y must have shape (n_sequences, m, n_params), (n_sequences, m) or "
@@ -103,13 +145,18 @@ class BaseForecaster(RegressorMixin, BaseEstimator):
         self.n_params_in_ = X3.shape[2]
         self._y_ndim = Y.ndim
         self._X_ndim = X.ndim
+        if is_lazy(X3) or is_lazy(Y3):
+            return X3, Y3  # blocks are cast to the solver's dtype as they are read
         dtype = np.result_type(X3.dtype, Y3.dtype)
         return X3.astype(dtype, copy=False), Y3.astype(dtype, copy=False)
 
     def _validate_predict_data(self, X):
         check_is_fitted(self)
         try:
-            X = validate_data(self, X, reset=False, allow_nd=True, dtype=FLOAT_DTYPES)
+            if is_lazy(X):
+                validate_data(self, X, reset=False, skip_check_array=True)
+            else:
+                X = validate_data(self, X, reset=False, allow_nd=True, dtype=FLOAT_DTYPES)
         except ValueError as exc:
             if "features" in str(exc) and "expecting" in str(exc):
                 raise ValueError(f"{exc} (here features are input time steps: predict needs as many "
@@ -158,6 +205,36 @@ class BaseForecaster(RegressorMixin, BaseEstimator):
             return Yhat[:, 0]
         return Yhat
 
+    def _predict_slabs(self, X, m, forecast, out=None):
+        """Run ``forecast(params) -> (n_sequences, m, n_params_slab)`` over parameter slabs of ``X``.
+
+        Fills an array, or with ``out`` streams the slabs into a new HDF5 weight-sequence file (atomic:
+        written under a temporary name, renamed when complete) and returns a lazy view of it.
+        """
+        n_seq, _, n_params = X.shape
+        slabs = list(iter_param_slabs(n_params, aligned_slab_size(X, self.slab_size)))
+        slabs = tqdm(slabs, desc="predict", disable=self.verbose == 0 or len(slabs) < 2, leave=False)
+        if out is None:
+            Y_pred = np.empty((n_seq, m, n_params), dtype=X.dtype)
+            for params in slabs:
+                Y_pred[:, :, params] = forecast(params)
+            return Y_pred
+        from .io.hdf5 import SequenceView, SequenceWriter, read_metadata
+
+        out = os.path.abspath(os.fspath(out))
+        names = {}
+        if is_lazy(X) and getattr(X, "path", None) is not None:
+            if os.path.exists(out) and os.path.samefile(out, X.path):
+                raise ValueError(f"out={out!r} is the file X is read from; write the forecast elsewhere")
+            layout = read_metadata(X.path, X.dataset)
+            if layout["param_names"] is not None:  # so the forecast loads back into the model
+                names = {"param_names": layout["param_names"], "param_shapes": layout["param_shapes"]}
+        with SequenceWriter(out, n_seq, n_params, n_steps=m, dtype=X.dtype, chunk_steps=min(m, 64),
+                            overwrite=True, **names) as writer:
+            for params in slabs:
+                writer.write_slab(params, forecast(params))
+        return SequenceView(out)
+
     # ------------------------------------------------------------------ runtime
     def _check_runtime_params(self):
         _check_positive_int(self.slab_size, "slab_size")
@@ -173,7 +250,12 @@ class BaseForecaster(RegressorMixin, BaseEstimator):
 
 
 def check_sequence_array(S, name="S"):
-    """Validate a dataset of sequences and lift a 2-D one to (n_sequences, n_steps, 1)."""
+    """Validate a dataset of sequences and lift a 2-D one to (n_sequences, n_steps, 1).
+
+    Lazy datasets are always 3-D float and are checked for NaN/inf when a forecaster reads them.
+    """
+    if is_lazy(S):
+        return S
     S = check_array(S, allow_nd=True, ensure_2d=False, dtype=FLOAT_DTYPES, input_name=name)
     if S.ndim == 2:
         return S[:, :, None]

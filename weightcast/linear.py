@@ -19,41 +19,56 @@ import torch
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
-from .base import BaseForecaster, iter_param_slabs, read_rows, _check_positive_int
+from .base import BaseForecaster, aligned_slab_size, iter_param_slabs, read_block, read_rows, _check_positive_int
 from .selection import AllSelector, FirstLastSelector, IntrospectionSelector, LastSelector, _BaseSelector
 
 __all__ = ["LinearFarcaster", "LFD2Forecaster", "LFNForecaster", "LFSForecaster", "LFLForecaster"]
 
 
-class _Rows:
-    """Design rows [selected input steps, 1] and target rows of some sequences, slab by slab.
+# Rows per QR update of the exact solver on the CPU: [R; block] stays in cache and reuses its memory.
+_QR_BLOCK = 8192
 
-    When one slab holds every parameter the rows are read once and kept on the device.
+
+class _Rows:
+    """The selected input steps and the target steps of some sequences, one parameter slab at a time.
+
+    Blocks come time-major, as weight files store them: ``Xt`` (n_in, n_seqs, n_params_slab) and ``Tt``
+    (m, n_seqs, n_params_slab), on the device, in ``dtype`` (None keeps the data's own). A slab of a lazy
+    file is whole chunks. When one slab holds every parameter the data is read once and kept.
     """
 
-    def __init__(self, X, Y, steps, slab_size, device, dtype):
+    def __init__(self, X, Y, steps, slab_size, device, dtype=None, progress=False):
         self.X, self.Y, self.steps = X, Y, steps
-        self.device, self.dtype = device, dtype
-        self.slabs = list(iter_param_slabs(X.shape[2], slab_size))
+        self.device, self.dtype, self.progress = device, dtype, progress
+        self.slabs = list(iter_param_slabs(X.shape[2], aligned_slab_size(X, slab_size)))
         self._cached = self._read(np.arange(X.shape[0]), self.slabs[0]) if len(self.slabs) == 1 else None
 
-    def _read(self, seqs, params):
-        Z = read_rows(self.X, seqs, self.steps, params, self.device, self.dtype)
-        Z = torch.cat([Z, torch.ones(Z.shape[:2] + (1,), device=self.device, dtype=self.dtype)], dim=2)
-        T = None if self.Y is None else read_rows(self.Y, seqs, slice(None), params, self.device, self.dtype)
-        return Z, T
+    def _tensor(self, block):
+        return torch.from_numpy(block).to(device=self.device, dtype=self.dtype).transpose(0, 1)
 
-    def blocks(self, seqs):
-        """Yield (Z, T) of shapes (len(seqs), n_params_slab, n_in + 1) and (len(seqs), n_params_slab, m)."""
+    def _read(self, seqs, params):
+        Xt = self._tensor(read_block(self.X, seqs, self.steps, params))
+        Tt = None if self.Y is None else self._tensor(read_block(self.Y, seqs, slice(None), params))
+        return Xt, Tt
+
+    def blocks(self, seqs, desc=None):
+        """Yield ``(Xt, Tt)`` for the sequences ``seqs`` (sorted indices), slab by slab."""
         if self._cached is not None:
             index = torch.as_tensor(seqs, device=self.device)
-            yield self._cached[0][index], None if self._cached[1] is None else self._cached[1][index]
+            Xt, Tt = self._cached
+            yield Xt[:, index], None if Tt is None else Tt[:, index]
             return
-        for params in self.slabs:
+        for params in tqdm(self.slabs, desc=desc, disable=not (self.progress and desc), leave=False):
             yield self._read(np.asarray(seqs), params)
 
 
-def paper_gradient(W, blocks, first_change, beta, n_params):
+def _forecast(Xt, W):
+    """The map applied to time-major inputs: (n_in, ...) -> (m, ...), the intercept being ``W[-1]``."""
+    pred = torch.tensordot(W[:-1], Xt, dims=([0], [0]))
+    return pred.add_(W[-1].reshape((-1,) + (1,) * (Xt.dim() - 1)))
+
+
+def paper_gradient(W, blocks, first_change, beta, n_params, power=None):
     """Gradient of the paper's loss L_pred + beta * L_grad for one minibatch of sequences.
 
     Analytic, so that it accumulates over parameter slabs in one pass: L_pred is a sum over rows, and
@@ -63,35 +78,46 @@ def paper_gradient(W, blocks, first_change, beta, n_params):
     Parameters
     ----------
     W : tensor (n_in + 1, m), the map with the intercept as last row.
-    blocks : iterable of (Z, T), rows of the batch's sequences, one pair per parameter slab.
+    blocks : iterable of (Xt, Tt), the batch's time-major blocks (``_Rows.blocks``), one per slab.
     first_change : tensor (batch,) of ||w_1 - w_0||_1, or None for no penalty.
     beta : float
     n_params : int, parameters per sequence (the mean of L_pred runs over all of them).
+    power : {1, 2} or None
+        Also return the sum of |residual| ** power (the monitored loss, from the same pass).
 
     Returns
     -------
     grad : tensor like W
     l1_total : float, sum of |residual| over the batch (for the training-loss history)
+    power_total : float, only when ``power`` is given
     """
     grad = torch.zeros_like(W)
     penalised = first_change is not None and W.shape[1] >= 2
-    n_sequences, l1_total, change, change_grad = 0, 0.0, 0.0, 0.0
-    for Z, T in blocks:
-        n_sequences = Z.shape[0]
-        residual = Z @ W - T
+    n_sequences, l1_total, power_total, change, change_grad = 0, 0.0, 0.0, 0.0, 0.0
+    for Xt, Tt in blocks:
+        n_sequences = Xt.shape[1]
+        residual = _forecast(Xt, W).sub_(Tt)  # (m, n_sequences, n_params_slab)
         l1_total += float(residual.abs().sum())
-        grad += torch.einsum("bpc,bpm->cm", Z, torch.sign(residual))
-        if penalised:
-            last_change = Z @ (W[:, -1] - W[:, -2])
+        if power == 2:
+            power_total += float(torch.linalg.vector_norm(residual) ** 2)
+        sign = residual.sign_()
+        grad[:-1] += torch.tensordot(Xt, sign, dims=([1, 2], [1, 2]))
+        grad[-1] += sign.sum(dim=(1, 2))
+        if penalised:  # per sequence: ||yhat_m - yhat_{m-1}||_1 and its sub-gradient
+            last_change = _forecast(Xt, W[:, -1:] - W[:, -2:-1])[0]  # (n_sequences, n_params_slab)
             change = change + last_change.abs().sum(dim=1, dtype=torch.float64)
-            change_grad = change_grad + torch.einsum("bp,bpc->bc", torch.sign(last_change), Z)
+            last_sign = last_change.sign_()
+            change_grad = change_grad + torch.cat([torch.einsum("knp,np->nk", Xt, last_sign),
+                                                   last_sign.sum(dim=1)[:, None]], dim=1)
     grad /= n_sequences * n_params * W.shape[1]
     if penalised:
         active = (change > first_change).to(W.dtype)
         penalty_grad = beta / n_sequences * (active[:, None] * change_grad).sum(dim=0)
         grad[:, -1] += penalty_grad
         grad[:, -2] -= penalty_grad
-    return grad, l1_total
+    if power is None:
+        return grad, l1_total
+    return grad, l1_total, (l1_total if power == 1 else power_total)
 
 
 class LinearFarcaster(BaseForecaster):
@@ -281,24 +307,41 @@ class LinearFarcaster(BaseForecaster):
         return mask
 
     def _solve_lstsq(self, X, Y, steps, device, seqs=None):
-        """Exact (ridge) least squares by a streaming QR: one pass, float64, rank-deficiency safe."""
+        """Exact (ridge) least squares by a streaming QR: one pass, float64, rank-deficiency safe.
+
+        R and Q^T Y of the rows seen so far are updated by the QR of [R; new rows], a block of rows
+        at a time, so the data is read once and never held in float64 beyond one block.
+        """
         seqs = np.arange(X.shape[0]) if seqs is None else seqs
-        n_columns = len(steps) + 1
-        R = torch.zeros(n_columns, n_columns, device=device, dtype=torch.float64)
-        R[:-1, :-1] = float(np.sqrt(self.alpha)) * torch.eye(n_columns - 1, device=device, dtype=torch.float64)
-        QtY = torch.zeros(n_columns, Y.shape[1], device=device, dtype=torch.float64)
-        rows = _Rows(X, Y, steps, self.slab_size, device, torch.float64)
-        keep = slice(None) if self.fit_intercept else slice(0, -1)
-        for Z, T in rows.blocks(seqs):
-            Z = Z.reshape(-1, n_columns)[:, keep]
-            Q, R_new = torch.linalg.qr(torch.cat([R[keep, keep], Z]))
-            QtY_new = Q.T @ torch.cat([QtY[keep], T.reshape(-1, T.shape[-1])])
-            R[keep, keep], QtY[keep] = R_new, QtY_new
+        n_in, horizon = len(steps), Y.shape[1]
+        n_fit = n_in + 1 if self.fit_intercept else n_in  # columns of [inputs, 1] that are fitted
+        f64 = dict(device=device, dtype=torch.float64)
+        R = torch.zeros(n_fit, n_fit, **f64)
+        R[:n_in, :n_in] = float(np.sqrt(self.alpha)) * torch.eye(n_in, **f64)
+        QtY = torch.zeros(n_fit, horizon, **f64)
+        rows = _Rows(X, Y, steps, self.slab_size, device, progress=self.verbose > 0)
+        width = _QR_BLOCK if device.type == "cpu" else None  # a GPU takes a whole slab at once
+        A = B = None
+        for Xt, Tt in rows.blocks(seqs, desc="exact fit"):
+            Xt, Tt = Xt.reshape(n_in, -1), Tt.reshape(horizon, -1)
+            block = Xt.shape[1] if width is None else width
+            if A is None or A.shape[1] < n_fit + min(block, Xt.shape[1]):
+                A = torch.empty(n_fit, n_fit + min(block, Xt.shape[1]), **f64)  # [R; Z] transposed
+                B = torch.empty(horizon, A.shape[1], **f64)                      # [Q^T Y; T] transposed
+                if self.fit_intercept:
+                    A[n_in, n_fit:] = 1
+            for start in range(0, Xt.shape[1], block):
+                end = n_fit + min(block, Xt.shape[1] - start)
+                A[:, :n_fit] = R.T
+                A[:n_in, n_fit:end] = Xt[:, start:start + end - n_fit]
+                B[:, :n_fit] = QtY.T
+                B[:, n_fit:end] = Tt[:, start:start + end - n_fit]
+                Q, R = torch.linalg.qr(A[:, :end].T)
+                QtY = Q.T @ B[:, :end].T
         # R is tiny: solve on the CPU with an SVD-based solver that tolerates rank deficiency.
-        R_kept, QtY_kept = R[keep, keep].cpu().numpy(), QtY[keep].cpu().numpy()
-        solution = scipy.linalg.lstsq(R_kept, QtY_kept, lapack_driver="gelsd")[0]
-        W = np.zeros((n_columns, Y.shape[1]))
-        W[keep] = solution
+        solution = scipy.linalg.lstsq(R.cpu().numpy(), QtY.cpu().numpy(), lapack_driver="gelsd")[0]
+        W = np.zeros((n_in + 1, horizon))
+        W[:n_fit] = solution
         return W
 
     def _split_validation(self, n_sequences, generator):
@@ -311,7 +354,11 @@ class LinearFarcaster(BaseForecaster):
         return np.sort(order[n_val:]), np.sort(order[:n_val])
 
     def _solve_paper(self, X, Y, steps, device, generator, validation_data):
-        """Adam on L1 + beta * L_grad over minibatches of sequences, with early stopping."""
+        """Adam on L1 + beta * L_grad over minibatches of sequences, with early stopping.
+
+        A minibatch reads its sequences' slabs once (L_grad combines a sequence's sums over every slab
+        before the step), so an epoch reads each training sequence once and each held-out one once.
+        """
         dtype = torch.float32
         if validation_data is not None:
             if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
@@ -323,7 +370,7 @@ class LinearFarcaster(BaseForecaster):
         else:
             train, val_seqs = self._split_validation(X.shape[0], generator)
             val_rows = None
-        rows = _Rows(X, Y, steps, self.slab_size, device, dtype)
+        rows = _Rows(X, Y, steps, self.slab_size, device, dtype, progress=self.verbose > 1)
         val_rows = rows if val_rows is None else val_rows
         n_columns, horizon, n_params = len(steps) + 1, Y.shape[1], X.shape[2]
         mask = self._intercept_mask(n_columns, device, dtype)
@@ -341,36 +388,61 @@ class LinearFarcaster(BaseForecaster):
             return None if first_change is None else first_change[torch.as_tensor(batch, device=device)]
 
         power = 2 if self.validation_loss == "mse" else 1
+        n_values = n_params * horizon
 
         def monitored_loss():
             with torch.no_grad():
-                total = sum(float((Z @ W - T).abs().pow(power).sum()) for Z, T in val_rows.blocks(val_seqs))
-            return total / (len(val_seqs) * n_params * horizon)
+                total = sum(float((_forecast(Xt, W) - Tt).abs().pow(power).sum())
+                            for Xt, Tt in val_rows.blocks(val_seqs, desc="validation"))
+            return total / (len(val_seqs) * n_values)
 
-        best_loss, best_W, waited = monitored_loss(), W.detach().clone(), 0
         history = []
+        best = {"loss": np.inf, "W": W.detach().clone(), "waited": 0}
+
+        def record(epoch, train_loss, loss, W_epoch):
+            """Keep the best weights seen; True when patience has run out."""
+            if epoch > 0:
+                history.append({"epoch": epoch, "train_loss": train_loss, "validation_loss": loss})
+            if epoch == 0 or loss < best["loss"]:
+                best.update(loss=loss, W=W_epoch, waited=0)
+                return False
+            best["waited"] += 1
+            return best["waited"] >= self.patience
+
+        # Monitoring the training sequences with one minibatch per epoch (one long run, as at DistilBERT
+        # scale): the pass of epoch e also gives the loss of the weights epoch e - 1 ended with, so an
+        # epoch reads the data once, and only the final weights need a pass of their own.
+        fused = val_rows is rows and np.array_equal(val_seqs, train) and len(train) <= self.batch_size
+        if not fused:
+            record(0, None, monitored_loss(), W.detach().clone())
+        pending = (0, None, W.detach().clone())  # fused: the epoch whose loss the next pass measures
+        stopped = False
         epochs = tqdm(range(1, self.max_epochs + 1), disable=self.verbose == 0, desc="epochs", leave=False)
         for epoch in epochs:
             order = train[torch.randperm(len(train), generator=generator).numpy()]
             train_total = 0.0
             for start in range(0, len(order), self.batch_size):
-                batch = order[start:start + self.batch_size]
+                batch = np.sort(order[start:start + self.batch_size])  # sorted: sequential file reads
                 with torch.no_grad():
-                    grad, batch_total = paper_gradient(W, rows.blocks(batch), first_change_of(batch),
-                                                       self.beta, n_params)
+                    grad, batch_total, batch_power = paper_gradient(
+                        W, rows.blocks(batch, desc="epoch"), first_change_of(batch), self.beta, n_params,
+                        power=power)
                 train_total += batch_total
+                if fused and record(*pending[:2], batch_power / (len(train) * n_values), pending[2]):
+                    stopped = True
+                    break
                 W.grad = grad * mask
                 optimizer.step()
-            loss = monitored_loss()
-            history.append({"epoch": epoch, "train_loss": train_total / (len(train) * n_params * horizon),
-                            "validation_loss": loss})
-            if loss < best_loss:
-                best_loss, best_W, waited = loss, W.detach().clone(), 0
-            else:
-                waited += 1
-                if waited >= self.patience:
-                    break
-        return best_W.cpu().numpy(), history
+            if stopped:
+                break
+            train_loss = train_total / (len(train) * n_values)
+            if fused:
+                pending = (epoch, train_loss, W.detach().clone())
+            elif record(epoch, train_loss, monitored_loss(), W.detach().clone()):
+                break
+        if fused and not stopped and pending[0] > 0:
+            record(*pending[:2], monitored_loss(), pending[2])
+        return best["W"].cpu().numpy(), history
 
     def _validate_validation_data(self, X_val, Y_val, X, Y):
         probe = clone(self)
@@ -384,39 +456,44 @@ class LinearFarcaster(BaseForecaster):
         """Per sequence, ||w_1 - w_0||_1 over all parameters (the reference of L_grad), in float64."""
         total = torch.zeros(X.shape[0], device=device, dtype=torch.float64)
         everything = np.arange(X.shape[0])
-        for params in iter_param_slabs(X.shape[2], self.slab_size):
+        for params in iter_param_slabs(X.shape[2], aligned_slab_size(X, self.slab_size)):
             first_two = read_rows(X, everything, [0, 1], params, device, torch.float64)
             total += (first_two[..., 1] - first_two[..., 0]).abs().sum(dim=1)
         return total
 
     # ------------------------------------------------------------------ predict
-    def predict(self, X, m=None):
+    def predict(self, X, m=None, out=None):
         """Forecast the next ``m`` steps of each sequence.
 
         Parameters
         ----------
         X : array of shape (n_sequences, n_input_steps, n_params) or (n_sequences, n_input_steps)
-            The same number of input steps and parameters as in ``fit``.
+            The same number of input steps and parameters as in ``fit``; a lazy
+            :class:`weightcast.io.SequenceView` is read slab by slab.
         m : int or None, default=None
             Steps to forecast, at most the fitted horizon; None uses the constructor's ``m`` or the
             fitted horizon.
+        out : str, path-like or None, default=None
+            Stream the forecast into a new HDF5 weight-sequence file at this path (written under a
+            temporary name and renamed when complete) instead of returning it in memory.
 
         Returns
         -------
-        Y_pred : array of shape (n_sequences, m, n_params), or lifted like the ``X``/``Y`` of fit.
+        Y_pred : array of shape (n_sequences, m, n_params), or lifted like the ``X``/``Y`` of fit;
+            with ``out``, a :class:`weightcast.io.SequenceView` (always 3-D) of the written file.
         """
         X, X_ndim = self._validate_predict_data(X)
         m = self._predict_horizon(m)
         device = self._check_runtime_params()
-        W = np.vstack([self.coef_, self.intercept_[None]])[:, :m]
-        W = torch.as_tensor(W, device=device)
-        Y_pred = np.empty((X.shape[0], m, X.shape[2]), dtype=X.dtype)
+        W = torch.as_tensor(np.vstack([self.coef_, self.intercept_[None]])[:, :m], device=device)
         everything = np.arange(X.shape[0])
-        for params in iter_param_slabs(X.shape[2], self.slab_size):
-            Z = read_rows(X, everything, self.steps_, params, device, W.dtype)
-            block = Z @ W[:-1] + W[-1]
-            Y_pred[:, :, params] = block.permute(0, 2, 1).cpu().numpy()
-        return self._format_prediction(Y_pred, X_ndim)
+
+        def forecast(params):
+            Xt = torch.from_numpy(read_block(X, everything, self.steps_, params)).to(device, W.dtype)
+            return _forecast(Xt.transpose(0, 1), W).transpose(0, 1).cpu().numpy()
+
+        Y_pred = self._predict_slabs(X, m, forecast, out)
+        return Y_pred if out is not None else self._format_prediction(Y_pred, X_ndim)
 
 
 class LFD2Forecaster(LinearFarcaster):
