@@ -1,0 +1,242 @@
+"""Out-of-core fitting at DistilBERT scale: the paper's 60-step protocol streamed from an HDF5 file.
+
+For each size it writes a synthetic trajectory file of one run of 60 steps (optimiser-like decaying
+trajectories, float32, chunks of 5 steps x 2^18 parameters), then runs each operation in a fresh
+subprocess, with the file evicted from the page cache first, and prints its wall time, its ratio to
+the bare h5py pass over the same data in the same run, and its peak resident memory:
+
+* read 0-29: a bare chunked h5py read of steps 0-29 (what the fit reads), slab by slab into one buffer;
+* exact fit: LFD2Forecaster(solver="lstsq") fitted on steps 0-4 -> 5-29 (ratio to read 0-29);
+* paper epoch: one epoch of the paper solver (init="default", max_epochs=1), timed around its pass;
+  the whole fit (the epoch plus the pass that scores the final weights) is shown on the next line;
+* read 30-34 + write: a bare read of the forecast's inputs plus a bare chunked write (and fsync) of a
+  (1, 25, n_params) file;
+* predict to file: forecast steps 35-59 from 30-34 into an HDF5 file (ratio to read 30-34 + write).
+
+Usage::
+
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/scale.py --dir /work [--sizes 1e6 1e7 66960393]
+
+All files are removed at the end. Every operation runs on the CPU with one torch thread.
+"""
+
+import argparse
+import json
+import os
+import pickle
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import h5py
+import numpy as np
+
+N_STEPS, N_IN, FIT_END, PREDICT_START = 60, 5, 30, 30
+CHUNK_STEPS, CHUNK_PARAMS = 5, 2 ** 18
+SLAB = 2 ** 20
+
+
+# ---------------------------------------------------------------------------------------------- data
+def write_trajectories(path, n_params, seed=0):
+    """One run of 60 steps: w_t = w_inf + (w_0 - w_inf) r^t + noise fading with the learning rate."""
+    from weightcast.io import SequenceWriter
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(N_STEPS, dtype=np.float32)[:, None]
+    with SequenceWriter(path, 1, n_params, n_steps=N_STEPS, chunk_steps=CHUNK_STEPS,
+                        chunk_params=CHUNK_PARAMS) as writer:
+        for p0 in range(0, n_params, SLAB):
+            p1 = min(p0 + SLAB, n_params)
+            width = p1 - p0
+            w_inf = rng.normal(0, 0.05, width).astype(np.float32)
+            w_0 = w_inf + rng.normal(0, 0.02, width).astype(np.float32)
+            rate = rng.uniform(0.85, 0.99, width).astype(np.float32)
+            decay = rate[None, :] ** t
+            noise = rng.normal(0, 2e-4, (N_STEPS, width)).astype(np.float32) * np.sqrt(decay)
+            block = w_inf + (w_0 - w_inf) * decay + noise
+            writer.write_slab(slice(p0, p1), block[None])
+
+
+def evict(path):
+    """Drop ``path`` from this machine's page cache, so the next operation reads it from disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------------------------- operations
+def op_read(path, start, stop):
+    with h5py.File(path, "r") as f:
+        ds = f["weights"]
+        n_params = ds.shape[2]
+        buffer = np.empty((stop - start, min(SLAB, n_params)), dtype=ds.dtype)
+        for p0 in range(0, n_params, SLAB):
+            p1 = min(p0 + SLAB, n_params)
+            ds.read_direct(buffer, np.s_[0, start:stop, p0:p1], np.s_[:, :p1 - p0])
+    return {}
+
+
+def op_read_write(path, out):
+    """The I/O a forecast does: read its 5 input steps, write 25 steps (whole chunks, then fsync)."""
+    from weightcast.io.hdf5 import default_chunks
+
+    started = time.perf_counter()
+    op_read(path, PREDICT_START, PREDICT_START + N_IN)
+    read_s = time.perf_counter() - started
+    m = N_STEPS - PREDICT_START - N_IN
+    with h5py.File(path, "r") as f:
+        n_params = f["weights"].shape[2]
+    block = np.ones((1, m, min(SLAB, n_params)), dtype=np.float32)
+    with h5py.File(out, "w", libver="latest") as f:
+        ds = f.create_dataset("weights", (1, m, n_params), dtype=np.float32,
+                              chunks=default_chunks(n_params, m, np.float32))
+        for p0 in range(0, n_params, SLAB):
+            p1 = min(p0 + SLAB, n_params)
+            ds.write_direct(block, np.s_[:, :, :p1 - p0], np.s_[:, :, p0:p1])
+    with open(out, "rb+") as handle:
+        os.fsync(handle.fileno())
+    return {"read_s": read_s}
+
+
+def op_exact(path, model_path):
+    from weightcast import LFD2Forecaster
+    from weightcast.io import open_sequences
+
+    S = open_sequences(path)
+    est = LFD2Forecaster(solver="lstsq", device="cpu", slab_size=SLAB).fit(S[:, :N_IN], S[:, N_IN:FIT_END])
+    with open(model_path, "wb") as handle:
+        pickle.dump(est, handle)
+    return {"coef": est.coef_.round(4).tolist()}
+
+
+def op_paper(path):
+    import weightcast.linear as linear
+    from weightcast import LFD2Forecaster
+    from weightcast.io import open_sequences
+
+    passes = []
+    gradient = linear.paper_gradient
+
+    def timed_gradient(*args, **kwargs):  # one minibatch = the whole epoch here (one run)
+        started = time.perf_counter()
+        result = gradient(*args, **kwargs)
+        passes.append(time.perf_counter() - started)
+        return result
+
+    linear.paper_gradient = timed_gradient
+    S = open_sequences(path)
+    est = LFD2Forecaster(init="default", max_epochs=1, device="cpu", slab_size=SLAB, random_state=0)
+    est.fit(S[:, :N_IN], S[:, N_IN:FIT_END])
+    return {"epoch_s": sum(passes), "n_epochs": est.n_epochs_}
+
+
+def op_predict(path, model_path, out):
+    from weightcast.io import open_sequences
+
+    with open(model_path, "rb") as handle:
+        est = pickle.load(handle)
+    S = open_sequences(path)
+    forecast = est.predict(S[:, PREDICT_START:PREDICT_START + N_IN], out=out)
+    return {"shape": list(forecast.shape)}
+
+
+def child(args):
+    """Run one operation in this fresh process; print its timing and peak RSS as JSON."""
+    import torch
+
+    torch.set_num_threads(1)
+    operations = {
+        "read": lambda: op_read(args.file, 0, FIT_END),
+        "read_write": lambda: op_read_write(args.file, args.out),
+        "exact": lambda: op_exact(args.file, args.model),
+        "paper": lambda: op_paper(args.file),
+        "predict": lambda: op_predict(args.file, args.model, args.out),
+    }
+    started = time.perf_counter()
+    result = operations[args.op]()
+    result["wall_s"] = time.perf_counter() - started
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+def run_child(op, file, model, out):
+    for path in (file, out):
+        if os.path.exists(path):
+            evict(path)
+    command = [sys.executable, os.path.abspath(__file__), "--child", op, "--file", file, "--model", model,
+               "--out", out]
+    done = subprocess.run(command, check=True, capture_output=True, text=True,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    if os.path.exists(out):
+        os.remove(out)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", type=float, default=[1e6, 1e7, 66_960_393])
+    parser.add_argument("--dir", default=tempfile.gettempdir(), help="where the files go (needs 1.5x the data)")
+    parser.add_argument("--child", dest="op", help=argparse.SUPPRESS)
+    parser.add_argument("--file", help=argparse.SUPPRESS)
+    parser.add_argument("--model", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.op:
+        return child(args)
+
+    workdir = tempfile.mkdtemp(prefix="weightcast-scale-", dir=args.dir)
+    print(f"files in {workdir}; each operation in a fresh process, file evicted from the page cache "
+          f"first (cold reads), 1 torch thread, slab {SLAB} parameters, chunks (1, {CHUNK_STEPS}, "
+          f"{CHUNK_PARAMS})")
+    header = f"{'n_params':>11} | {'operation':<30} | {'wall s':>8} | {'ratio':>6} | {'peak RSS MB':>11}"
+    rows = [header, "-" * len(header)]
+    try:
+        for size in args.sizes:
+            n_params = int(size)
+            data_bytes = N_STEPS * n_params * 4
+            free = shutil.disk_usage(workdir).free
+            if free < 1.5 * data_bytes:
+                print(f"skipping n_params={n_params}: needs {1.5 * data_bytes / 1e9:.1f} GB, "
+                      f"{free / 1e9:.1f} GB free in {workdir}")
+                continue
+            path = os.path.join(workdir, f"run_{n_params}.h5")
+            model = os.path.join(workdir, "model.pkl")
+            out = os.path.join(workdir, "forecast.h5")
+            started = time.perf_counter()
+            write_trajectories(path, n_params)
+            print(f"n_params={n_params}: wrote {data_bytes / 1e9:.2f} GB in "
+                  f"{time.perf_counter() - started:.1f} s", flush=True)
+
+            read = run_child("read", path, model, out)
+            exact = run_child("exact", path, model, out)
+            paper = run_child("paper", path, model, out)
+            io = run_child("read_write", path, model, out)
+            predict = run_child("predict", path, model, out)
+            base, io_base = read["wall_s"], io["wall_s"]
+            lines = [("read 0-29 (bare h5py)", read["wall_s"], base, read),
+                     ("exact fit (LFD-2, lstsq)", exact["wall_s"], base, exact),
+                     ("paper solver: one epoch", paper["epoch_s"], base, paper),
+                     ("  whole fit, max_epochs=1", paper["wall_s"], base, paper),
+                     ("read 30-34 + write (bare)", io["wall_s"], io_base, io),
+                     ("predict to file", predict["wall_s"], io_base, predict)]
+            for name, seconds, reference, result in lines:
+                rows.append(f"{n_params:>11} | {name:<30} | {seconds:>8.2f} | {seconds / reference:>6.2f} | "
+                            f"{result['peak_rss_mb']:>11.0f}")
+            print("\n".join(rows[-len(lines):]), flush=True)
+            os.remove(path)
+            os.remove(model)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print()
+    print("\n".join(rows))
+    print("ratio: wall time / 'read 0-29' of the same size (fits), or / 'read 30-34 + write' (predict).")
+
+
+if __name__ == "__main__":
+    main()
