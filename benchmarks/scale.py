@@ -17,7 +17,8 @@ Usage::
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/scale.py --dir /work [--sizes 1e6 1e7 66960393]
 
-All files are removed at the end. Every operation runs on the CPU with one torch thread.
+All files are removed at the end. Every operation runs on the CPU with one torch thread; imports
+(torch, weightcast) happen before the clock starts; peak RSS includes them (about 0.4 GB).
 """
 
 import argparse
@@ -48,8 +49,8 @@ def write_trajectories(path, n_params, seed=0):
     t = np.arange(N_STEPS, dtype=np.float32)[:, None]
     with SequenceWriter(path, 1, n_params, n_steps=N_STEPS, chunk_steps=CHUNK_STEPS,
                         chunk_params=CHUNK_PARAMS) as writer:
-        for p0 in range(0, n_params, SLAB):
-            p1 = min(p0 + SLAB, n_params)
+        for p0 in range(0, n_params, CHUNK_PARAMS):
+            p1 = min(p0 + CHUNK_PARAMS, n_params)
             width = p1 - p0
             w_inf = rng.normal(0, 0.05, width).astype(np.float32)
             w_0 = w_inf + rng.normal(0, 0.02, width).astype(np.float32)
@@ -150,7 +151,10 @@ def child(args):
     """Run one operation in this fresh process; print its timing and peak RSS as JSON."""
     import torch
 
+    import weightcast  # noqa: F401  (imports are not the operation: load them before the clock starts)
+
     torch.set_num_threads(1)
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # its first use imports torch._dynamo
     operations = {
         "read": lambda: op_read(args.file, 0, FIT_END),
         "read_write": lambda: op_read_write(args.file, args.out),
@@ -161,26 +165,44 @@ def child(args):
     started = time.perf_counter()
     result = operations[args.op]()
     result["wall_s"] = time.perf_counter() - started
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
 
 
-def run_child(op, file, model, out):
-    for path in (file, out):
-        if os.path.exists(path):
-            evict(path)
-    command = [sys.executable, os.path.abspath(__file__), "--child", op, "--file", file, "--model", model,
-               "--out", out]
-    done = subprocess.run(command, check=True, capture_output=True, text=True,
-                          env=dict(os.environ, OMP_NUM_THREADS="1"))
-    if os.path.exists(out):
-        os.remove(out)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def peak_rss_mb():
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited across exec)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_child(op, file, model, out, repeat):
+    """Run ``op`` ``repeat`` times, each in a fresh process on a cold file; keep the fastest run."""
+    best = None
+    for _ in range(repeat):
+        for path in (file, out):
+            if os.path.exists(path):
+                evict(path)
+        command = [sys.executable, os.path.abspath(__file__), "--child", op, "--file", file, "--model", model,
+                   "--out", out]
+        done = subprocess.run(command, check=True, capture_output=True, text=True,
+                              env=dict(os.environ, OMP_NUM_THREADS="1"))
+        if os.path.exists(out):
+            os.remove(out)
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        if best is not None:
+            result["peak_rss_mb"] = max(result["peak_rss_mb"], best["peak_rss_mb"])
+        key = "epoch_s" if op == "paper" else "wall_s"
+        best = result if best is None or result[key] < best[key] else dict(best, peak_rss_mb=result["peak_rss_mb"])
+    return best
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", type=float, default=[1e6, 1e7, 66_960_393])
+    parser.add_argument("--repeat", type=int, default=2, help="runs per operation; the fastest is shown")
     parser.add_argument("--dir", default=tempfile.gettempdir(), help="where the files go (needs 1.5x the data)")
     parser.add_argument("--child", dest="op", help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
@@ -192,8 +214,8 @@ def main():
 
     workdir = tempfile.mkdtemp(prefix="weightcast-scale-", dir=args.dir)
     print(f"files in {workdir}; each operation in a fresh process, file evicted from the page cache "
-          f"first (cold reads), 1 torch thread, slab {SLAB} parameters, chunks (1, {CHUNK_STEPS}, "
-          f"{CHUNK_PARAMS})")
+          f"first (cold reads), fastest of {args.repeat} runs, 1 torch thread, slab {SLAB} parameters, "
+          f"chunks (1, {CHUNK_STEPS}, {CHUNK_PARAMS})")
     header = f"{'n_params':>11} | {'operation':<30} | {'wall s':>8} | {'ratio':>6} | {'peak RSS MB':>11}"
     rows = [header, "-" * len(header)]
     try:
@@ -213,11 +235,11 @@ def main():
             print(f"n_params={n_params}: wrote {data_bytes / 1e9:.2f} GB in "
                   f"{time.perf_counter() - started:.1f} s", flush=True)
 
-            read = run_child("read", path, model, out)
-            exact = run_child("exact", path, model, out)
-            paper = run_child("paper", path, model, out)
-            io = run_child("read_write", path, model, out)
-            predict = run_child("predict", path, model, out)
+            read = run_child("read", path, model, out, args.repeat)
+            exact = run_child("exact", path, model, out, args.repeat)
+            paper = run_child("paper", path, model, out, args.repeat)
+            io = run_child("read_write", path, model, out, args.repeat)
+            predict = run_child("predict", path, model, out, args.repeat)
             base, io_base = read["wall_s"], io["wall_s"]
             lines = [("read 0-29 (bare h5py)", read["wall_s"], base, read),
                      ("exact fit (LFD-2, lstsq)", exact["wall_s"], base, exact),

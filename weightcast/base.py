@@ -60,17 +60,21 @@ def aligned_slab_size(data, slab_size):
     return max(chunk, slab_size // chunk * chunk)
 
 
-def read_block(data, seqs, steps, params):
+def read_block(data, seqs, steps, params, out=None):
     """Read ``data[seqs][:, steps, params]`` as a numpy array laid out (n_seqs, n_steps, n_params_slab).
 
     ``seqs`` and ``steps`` are integer index arrays (or ``slice(None)``), ``params`` a slice. Lazy data
-    reads only this block, and raises a ValueError naming its file if the block holds NaN or inf.
+    reads only this block (into ``out`` when given: reusing a buffer spares the page faults of a fresh
+    one), and raises a ValueError naming its file if the block holds NaN or inf.
     """
     if not is_lazy(data):
         return np.asarray(data[seqs][:, steps, params])
-    block = data.read_block(seqs, steps, params)
-    # min/max propagate NaN and inf without allocating a mask as large as the slab
-    if block.size and not (np.isfinite(block.min()) and np.isfinite(block.max())):
+    if out is not None and out.shape != (len(np.arange(data.shape[0])[seqs]), len(np.arange(data.shape[1])[steps]),
+                                         len(range(*params.indices(data.shape[2])))):
+        out = None
+    block = data.read_block(seqs, steps, params, out=out)
+    # min and max propagate NaN and inf, without a mask as large as the slab
+    if block.size and not torch.isfinite(torch.stack(torch.aminmax(torch.from_numpy(block)))).all():
         start, stop, _ = params.indices(data.shape[2])
         raise ValueError(f"{data.source} holds NaN or inf (in parameters {start}..{stop - 1}); "
                          "weight sequences must be finite")
@@ -231,8 +235,13 @@ class BaseForecaster(RegressorMixin, BaseEstimator):
                 names = {"param_names": layout["param_names"], "param_shapes": layout["param_shapes"]}
         with SequenceWriter(out, n_seq, n_params, n_steps=m, dtype=X.dtype, chunk_steps=min(m, 64),
                             overwrite=True, **names) as writer:
+            staging = None  # the slabs in the file's dtype, in one reused buffer
             for params in slabs:
-                writer.write_slab(params, forecast(params))
+                block = forecast(params)
+                if staging is None:
+                    staging = np.empty(block.shape, dtype=X.dtype)
+                np.copyto(staging[:, :, :block.shape[2]], block, casting="same_kind")
+                writer.write_slab(params, staging[:, :, :block.shape[2]])
         return SequenceView(out)
 
     # ------------------------------------------------------------------ runtime

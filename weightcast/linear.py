@@ -40,32 +40,54 @@ class _Rows:
     def __init__(self, X, Y, steps, slab_size, device, dtype=None, progress=False):
         self.X, self.Y, self.steps = X, Y, steps
         self.device, self.dtype, self.progress = device, dtype, progress
+        self._buffers = {"X": None, "Y": None}  # slab buffers reused from one slab to the next
         self.slabs = list(iter_param_slabs(X.shape[2], aligned_slab_size(X, slab_size)))
         self._cached = self._read(np.arange(X.shape[0]), self.slabs[0]) if len(self.slabs) == 1 else None
 
     def _tensor(self, block):
         return torch.from_numpy(block).to(device=self.device, dtype=self.dtype).transpose(0, 1)
 
-    def _read(self, seqs, params):
-        Xt = self._tensor(read_block(self.X, seqs, self.steps, params))
-        Tt = None if self.Y is None else self._tensor(read_block(self.Y, seqs, slice(None), params))
-        return Xt, Tt
+    def _read(self, seqs, params, reuse=False):
+        blocks = []
+        for name, data, steps in (("X", self.X, self.steps), ("Y", self.Y, slice(None))):
+            if data is None:
+                blocks.append(None)
+                continue
+            block = read_block(data, seqs, steps, params, out=self._buffers[name] if reuse else None)
+            if reuse and block.base is None:
+                self._buffers[name] = block
+            blocks.append(self._tensor(block))
+        return tuple(blocks)
 
     def blocks(self, seqs, desc=None):
         """Yield ``(Xt, Tt)`` for the sequences ``seqs`` (sorted indices), slab by slab."""
         if self._cached is not None:
-            index = torch.as_tensor(seqs, device=self.device)
             Xt, Tt = self._cached
-            yield Xt[:, index], None if Tt is None else Tt[:, index]
+            if not np.array_equal(seqs, np.arange(Xt.shape[1])):
+                index = torch.as_tensor(seqs, device=self.device)
+                Xt, Tt = Xt[:, index], None if Tt is None else Tt[:, index]
+            yield Xt, Tt
             return
         for params in tqdm(self.slabs, desc=desc, disable=not (self.progress and desc), leave=False):
-            yield self._read(np.asarray(seqs), params)
+            yield self._read(np.asarray(seqs), params, reuse=True)  # each block is used before the next
 
 
-def _forecast(Xt, W):
-    """The map applied to time-major inputs: (n_in, ...) -> (m, ...), the intercept being ``W[-1]``."""
-    pred = torch.tensordot(W[:-1], Xt, dims=([0], [0]))
-    return pred.add_(W[-1].reshape((-1,) + (1,) * (Xt.dim() - 1)))
+def _forecast(Xt, W, out=None):
+    """The map applied to time-major inputs: (n_in, ...) -> (m, ...), the intercept being ``W[-1]``.
+
+    ``out``, a tensor with as many elements as the result, is filled instead of a fresh one.
+    """
+    X2 = Xt.reshape(Xt.shape[0], -1)  # a view when there is one sequence, as at scale
+    shape = (W.shape[1], X2.shape[1])
+    out = out.view(shape) if out is not None and out.numel() == shape[0] * shape[1] else None
+    pred = torch.addmm(W[-1][:, None], W[:-1].T, X2, out=out)
+    return pred.view((W.shape[1],) + tuple(Xt.shape[1:]))
+
+
+def _residual_norm(Xt, Tt, W, power, out=None):
+    """sum |Xt-forecast - Tt| ** power (1 or 2) and the residual tensor, without temporaries."""
+    residual = _forecast(Xt, W, out).sub_(Tt)
+    return float(torch.linalg.vector_norm(residual, ord=power)) ** power, residual
 
 
 def paper_gradient(W, blocks, first_change, beta, n_params, power=None):
@@ -94,14 +116,15 @@ def paper_gradient(W, blocks, first_change, beta, n_params, power=None):
     grad = torch.zeros_like(W)
     penalised = first_change is not None and W.shape[1] >= 2
     n_sequences, l1_total, power_total, change, change_grad = 0, 0.0, 0.0, 0.0, 0.0
+    residual = None
     for Xt, Tt in blocks:
         n_sequences = Xt.shape[1]
-        residual = _forecast(Xt, W).sub_(Tt)  # (m, n_sequences, n_params_slab)
-        l1_total += float(residual.abs().sum())
+        l1, residual = _residual_norm(Xt, Tt, W, 1, out=residual)  # residual: (m, n_sequences, slab)
+        l1_total += l1
         if power == 2:
-            power_total += float(torch.linalg.vector_norm(residual) ** 2)
+            power_total += float(torch.linalg.vector_norm(residual)) ** 2
         sign = residual.sign_()
-        grad[:-1] += torch.tensordot(Xt, sign, dims=([1, 2], [1, 2]))
+        grad[:-1] += Xt.reshape(Xt.shape[0], -1) @ sign.view(sign.shape[0], -1).T
         grad[-1] += sign.sum(dim=(1, 2))
         if penalised:  # per sequence: ||yhat_m - yhat_{m-1}||_1 and its sub-gradient
             last_change = _forecast(Xt, W[:, -1:] - W[:, -2:-1])[0]  # (n_sequences, n_params_slab)
@@ -391,9 +414,11 @@ class LinearFarcaster(BaseForecaster):
         n_values = n_params * horizon
 
         def monitored_loss():
+            total, residual = 0.0, None
             with torch.no_grad():
-                total = sum(float((_forecast(Xt, W) - Tt).abs().pow(power).sum())
-                            for Xt, Tt in val_rows.blocks(val_seqs, desc="validation"))
+                for Xt, Tt in val_rows.blocks(val_seqs, desc="validation"):
+                    loss, residual = _residual_norm(Xt, Tt, W, power, out=residual)
+                    total += loss
             return total / (len(val_seqs) * n_values)
 
         history = []
@@ -488,9 +513,12 @@ class LinearFarcaster(BaseForecaster):
         W = torch.as_tensor(np.vstack([self.coef_, self.intercept_[None]])[:, :m], device=device)
         everything = np.arange(X.shape[0])
 
-        def forecast(params):
+        scratch = [None]  # one output buffer for every slab: spares the page faults of fresh ones
+
+        def forecast(params):  # valid until the next call: the caller copies it out first
             Xt = torch.from_numpy(read_block(X, everything, self.steps_, params)).to(device, W.dtype)
-            return _forecast(Xt.transpose(0, 1), W).transpose(0, 1).cpu().numpy()
+            scratch[0] = _forecast(Xt.transpose(0, 1), W, out=scratch[0])
+            return scratch[0].transpose(0, 1).cpu().numpy()
 
         Y_pred = self._predict_slabs(X, m, forecast, out)
         return Y_pred if out is not None else self._format_prediction(Y_pred, X_ndim)
