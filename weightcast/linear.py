@@ -128,9 +128,9 @@ class LinearFarcaster(BaseForecaster):
     validation_fraction : float, default=0.2
         Share of the sequences held out for early stopping when ``fit`` gets no ``validation_data``.
         With 0, or a single sequence, the training sequences are monitored instead.
-    validation_loss : {"mse", "l1"}, default="mse"
-        What early stopping monitors on the held-out sequences: the mean squared error that forecasts
-        are scored by, or the paper's L_pred (element-wise L1, its protocol).
+    validation_loss : {"l1", "mse"}, default="l1"
+        What early stopping monitors on the held-out sequences: the paper's L_pred (element-wise mean
+        absolute error), or the mean squared error that checkpoint scores use.
     slab_size : int, default=1048576
         Parameters read at a time; bounds memory independently of n_params.
     device : str, default="auto"
@@ -174,7 +174,7 @@ class LinearFarcaster(BaseForecaster):
 
     def __init__(self, selector=None, m=None, solver="paper", init="lstsq", alpha=0.0, beta=1e-6,
                  fit_intercept=True, lr=1e-3, batch_size=32, max_epochs=1000, patience=5,
-                 validation_fraction=0.2, validation_loss="mse", slab_size=1_048_576, device="auto",
+                 validation_fraction=0.2, validation_loss="l1", slab_size=1_048_576, device="auto",
                  random_state=None, verbose=0):
         self.selector = selector
         self.m = m
