@@ -23,7 +23,7 @@ import torch
 
 __all__ = ["LocalReducer", "TorchDistributedReducer", "shard_slice", "local_parameters"]
 
-_N_FACTS = 7  # fixed length of an agreement round, so that any round matches any other
+_N_FACTS = 8  # fixed length of an agreement round, so that any round matches any other
 
 
 class LocalReducer:
@@ -162,7 +162,7 @@ class TorchDistributedReducer(LocalReducer):
         local = torch.cat([R, QtY], dim=1).to(device=self._device, dtype=torch.float64).contiguous()
         stacked = torch.empty((self.world_size * p, local.shape[1]), device=self._device, dtype=torch.float64)
         self._count(local)
-        self._dist.all_gather_into_tensor(stacked, local, group=self.group)
+        self._all_gather(stacked, local, group=self.group)
         Q, R_all = torch.linalg.qr(stacked[:, :p])
         QtY_all = Q.T @ stacked[:, p:]
         return R_all.to(device=R.device, dtype=R.dtype), QtY_all.to(device=QtY.device, dtype=QtY.dtype)
@@ -182,11 +182,14 @@ class TorchDistributedReducer(LocalReducer):
         some rank failed or the ranks disagree.
         """
         names = list(facts)
-        if len(names) > _N_FACTS - 1:
-            raise ValueError(f"at most {_N_FACTS - 1} facts per agreement round, got {names}")
-        self._round(0, [_fact_code(facts[name]) for name in names], names)
-        if generator is not None:
-            state = generator.get_state().to(self._device)
+        if len(names) > _N_FACTS - 2:
+            raise ValueError(f"at most {_N_FACTS - 2} facts per agreement round, got {names}")
+        codes = [_fact_code(facts[name]) for name in names]
+        state = None if generator is None else generator.get_state()
+        table = self._round(0, codes + [0 if state is None else zlib.crc32(state.numpy().tobytes())], names)
+        # Same seed on every rank: nothing to send. Otherwise (no seed) all ranks take rank 0's state.
+        if state is not None and (table[:, len(names) + 1] != table[0, len(names) + 1]).any():
+            state = state.to(self._device)
             self._count(state)
             self._dist.broadcast(state, src=self._global_rank(0), group=self.group)
             generator.set_state(state.cpu())
@@ -209,7 +212,7 @@ class TorchDistributedReducer(LocalReducer):
         vector = vector.to(self._device)
         gathered = torch.empty(self.world_size * _N_FACTS, dtype=torch.int64, device=self._device)
         self._count(vector)
-        self._dist.all_gather_into_tensor(gathered, vector, group=self.group)
+        self._all_gather(gathered, vector, group=self.group)
         table = gathered.cpu().reshape(self.world_size, _N_FACTS)
         if table[:, 0].any():
             self._open = False
@@ -227,6 +230,12 @@ class TorchDistributedReducer(LocalReducer):
                 shown = values.tolist() if name not in _CHECKSUMMED else "differing checksums"
                 raise ValueError(f"the ranks disagree on {name} ({shown}): every rank must hold the same "
                                  "sequences and steps, with its own parameters, and use the same settings")
+        return table
+
+    def _all_gather(self, output, tensor, group):
+        # torch 2.13 renamed all_gather_into_tensor to all_gather_single; older versions have only the former.
+        gather = getattr(self._dist, "all_gather_single", None) or self._dist.all_gather_into_tensor
+        gather(output, tensor, group=group)
 
     def _count(self, tensor):
         self.n_bytes += tensor.numel() * tensor.element_size()
