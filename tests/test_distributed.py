@@ -4,6 +4,8 @@ One launch of 2 processes runs every scenario (starting processes is the slow pa
 compare what each rank returned with the single-process fit on the concatenated parameters.
 """
 
+import os
+import queue as queue_module
 import socket
 import time
 import traceback
@@ -40,7 +42,8 @@ def _capture(fn):
     try:
         return {"value": fn()}
     except Exception as error:  # the scenario's outcome, checked by the tests
-        return {"error": type(error).__name__, "message": str(error), "seconds": time.perf_counter() - start}
+        return {"error": type(error).__name__, "kinds": [kind.__name__ for kind in type(error).__mro__],
+                "message": str(error), "seconds": time.perf_counter() - start}
 
 
 def _fsdp_trajectory(n_steps=8):
@@ -113,11 +116,35 @@ def _worker(rank, port, queue):
         est = LFD2Forecaster(**LSTSQ).fit(trajectory[:, :5], trajectory[:, 5:], reducer=reducer)
         out["fsdp"] = (trajectory, est.coef_, est.intercept_)
         queue.put(out)
+
+        # Last: rank 1 fails in the middle of the paper solver's epochs, and its process ends.
+        if rank == 1:
+            _fail_on_third_gradient()
+        late = _capture(lambda: LFD2Forecaster(**PAPER).fit(X32, Y32, reducer=reducer))
+        queue.put({"rank": rank, "late_failure": late})
+        if rank == 1:
+            queue.close()
+            queue.join_thread()
+            os._exit(0)  # as a job would die on the error
     except Exception:
         queue.put({"rank": rank, "crash": traceback.format_exc()})
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _fail_on_third_gradient():
+    import weightcast.linear
+
+    original, calls = weightcast.linear.paper_gradient, []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("simulated read error in the middle of an epoch")
+        return original(*args, **kwargs)
+
+    weightcast.linear.paper_gradient = failing
 
 
 def _free_port():
@@ -136,28 +163,28 @@ def ranks():
                  for rank in range(WORLD_SIZE)]
     for process in processes:
         process.start()
-    results, deadline = {}, time.monotonic() + LAUNCH_TIMEOUT_S
+    results, deadline = {rank: {} for rank in range(WORLD_SIZE)}, time.monotonic() + LAUNCH_TIMEOUT_S
     try:
-        while len(results) < WORLD_SIZE:
+        while sum(len(r) for r in results.values()) < 2 * WORLD_SIZE:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 pytest.fail(f"the 2-process run did not finish within {LAUNCH_TIMEOUT_S} s")
             try:
                 result = queue.get(timeout=min(remaining, 5))
-            except Exception:  # queue.Empty: check the workers are still alive
+            except queue_module.Empty:  # check the workers are still alive
                 dead = [p.exitcode for p in processes if not p.is_alive() and p.exitcode]
                 if dead:
                     pytest.fail(f"a worker died with exit code {dead}")
                 continue
             if "crash" in result:
                 pytest.fail(f"rank {result['rank']} crashed:\n{result['crash']}")
-            results[result["rank"]] = result
+            results[result["rank"]].setdefault("late_failure" if "late_failure" in result else "main", result)
     finally:
         for process in processes:
             process.join(timeout=10)
             if process.is_alive():
                 process.kill()
-    return results
+    return {rank: {**r["main"], "late_failure": r["late_failure"]["late_failure"]} for rank, r in results.items()}
 
 
 def _concatenated(values):
@@ -260,6 +287,13 @@ def test_bad_validation_data_on_one_rank_stops_every_rank(ranks):
     assert ranks[1]["bad_validation_on_rank1"]["error"] == "ValueError"
     other = ranks[0]["bad_validation_on_rank1"]
     assert other["error"] == "RuntimeError" and "validation_data" in other["message"]
+    assert other["seconds"] < GROUP_TIMEOUT_S / 3
+
+
+def test_a_rank_dying_mid_epoch_stops_the_others_without_waiting_for_the_timeout(ranks):
+    failed, other = ranks[1]["late_failure"], ranks[0]["late_failure"]
+    assert failed["error"] == "OSError"
+    assert "RuntimeError" in other["kinds"]  # gloo: the connection closed by the dead peer
     assert other["seconds"] < GROUP_TIMEOUT_S / 3
 
 

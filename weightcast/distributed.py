@@ -181,14 +181,10 @@ class TorchDistributedReducer(LocalReducer):
         parameters (numbers, strings and None compared; objects skipped). Raises on every rank when
         some rank failed or the ranks disagree.
         """
-        names = list(facts)
-        if len(names) > _N_FACTS - 2:
-            raise ValueError(f"at most {_N_FACTS - 2} facts per agreement round, got {names}")
-        codes = [_fact_code(facts[name]) for name in names]
         state = None if generator is None else generator.get_state()
-        table = self._round(0, codes + [0 if state is None else zlib.crc32(state.numpy().tobytes())], names)
+        seeds = self._round(0, facts, state=state)
         # Same seed on every rank: nothing to send. Otherwise (no seed) all ranks take rank 0's state.
-        if state is not None and (table[:, len(names) + 1] != table[0, len(names) + 1]).any():
+        if state is not None and (seeds != seeds[0]).any():
             state = state.to(self._device)
             self._count(state)
             self._dist.broadcast(state, src=self._global_rank(0), group=self.group)
@@ -197,18 +193,26 @@ class TorchDistributedReducer(LocalReducer):
     def _fail(self, error):
         """Called with a local error: if the other ranks wait in an agreement round, tell them."""
         if self._open:
-            self._round(1, [], [], error)
+            self._round(1, {}, error=error)
 
     def _close_round(self):
         """Before the first data collective of a fit: one last round, so that local errors still surface."""
         if self._open:
-            self._round(0, [], [])
+            self._round(0, {})
             self._open = False
 
-    def _round(self, failed, codes, names, error=None):
+    def _round(self, failed, facts, error=None, state=None):
+        """One agreement round: gather [failed, facts..., generator checksum] from every rank.
+
+        Returns the ranks' generator checksums when no rank failed and all facts agree.
+        """
+        if len(facts) > _N_FACTS - 2:
+            raise ValueError(f"at most {_N_FACTS - 2} facts per agreement round, got {list(facts)}")
         vector = torch.full((_N_FACTS,), -1, dtype=torch.int64)
         vector[0] = failed
-        vector[1:1 + len(codes)] = torch.as_tensor(codes, dtype=torch.int64)
+        vector[1:1 + len(facts)] = torch.as_tensor([_fact_code(v) for v in facts.values()], dtype=torch.int64)
+        if state is not None:
+            vector[-1] = zlib.crc32(state.numpy().tobytes())
         vector = vector.to(self._device)
         gathered = torch.empty(self.world_size * _N_FACTS, dtype=torch.int64, device=self._device)
         self._count(vector)
@@ -223,14 +227,14 @@ class TorchDistributedReducer(LocalReducer):
                 return  # the caller re-raises its own error
             failures = "; ".join(f"rank {r}: {m}" for r, m in enumerate(messages) if m is not None)
             raise RuntimeError(f"fit stopped on every rank because of an error on another rank ({failures})")
-        for column, name in enumerate(names, start=1):
+        for column, (name, value) in enumerate(facts.items(), start=1):
             values = table[:, column]
             if (values != values[0]).any():
                 self._open = False
-                shown = values.tolist() if name not in _CHECKSUMMED else "differing checksums"
+                shown = values.tolist() if isinstance(value, numbers.Integral) else "differing checksums"
                 raise ValueError(f"the ranks disagree on {name} ({shown}): every rank must hold the same "
                                  "sequences and steps, with its own parameters, and use the same settings")
-        return table
+        return table[:, -1]
 
     def _all_gather(self, output, tensor, group):
         # torch 2.13 renamed all_gather_into_tensor to all_gather_single; older versions have only the former.
@@ -245,7 +249,6 @@ class TorchDistributedReducer(LocalReducer):
         return group_rank if self.group is None else self._dist.get_global_rank(self.group, group_rank)
 
 
-_CHECKSUMMED = ("steps", "params")
 _RANK_LOCAL_PARAMS = ("verbose", "device")  # may differ between ranks without changing the fit
 
 
