@@ -91,6 +91,9 @@ def _worker(rank, port, queue):
         keep = slice(None) if rank == 0 else slice(0, -1)
         out["fewer_sequences_on_rank1"] = _capture(
             lambda: LFNForecaster(**LSTSQ).fit(X[keep], Y[keep], reducer=reducer))
+        no_params = slice(None) if rank == 0 else slice(0, 0)
+        out["no_parameters_on_rank1"] = _capture(
+            lambda: LFD2Forecaster(**PAPER).fit(X32[:, :, no_params], Y32[:, :, no_params], reducer=reducer))
         out["other_batch_size_on_rank1"] = _capture(
             lambda: LFD2Forecaster(**{**PAPER, "batch_size": 4 + rank}).fit(X32, Y32, reducer=reducer))
         Xv_bad = Xv if rank == 0 else Xv[:, :-1]
@@ -275,6 +278,12 @@ def test_ranks_that_disagree_on_the_sequences_all_raise(ranks):
     for rank in ranks.values():
         outcome = rank["fewer_sequences_on_rank1"]
         assert outcome["error"] == "ValueError" and "n_sequences ([10, 9])" in outcome["message"]
+
+
+def test_a_rank_without_parameters_is_an_error_on_every_rank(ranks):
+    for rank in ranks.values():
+        outcome = rank["no_parameters_on_rank1"]
+        assert outcome["error"] == "ValueError" and "any_parameters ([1, 0])" in outcome["message"]
 
 
 def test_ranks_that_disagree_on_settings_all_raise(ranks):

@@ -233,7 +233,8 @@ class TorchDistributedReducer(LocalReducer):
                 self._open = False
                 shown = values.tolist() if isinstance(value, numbers.Integral) else "differing checksums"
                 raise ValueError(f"the ranks disagree on {name} ({shown}): every rank must hold the same "
-                                 "sequences and steps, with its own parameters, and use the same settings")
+                                 "sequences and steps, with at least one parameter of its own, and use the "
+                                 "same settings")
         return table[:, -1]
 
     def _all_gather(self, output, tensor, group):
