@@ -20,6 +20,7 @@ from sklearn.base import clone
 from tqdm.auto import tqdm
 
 from .base import BaseForecaster, iter_param_slabs, read_rows, _check_positive_int
+from .distributed import LOCAL, collective_fit
 from .selection import AllSelector, FirstLastSelector, IntrospectionSelector, LastSelector, _BaseSelector
 
 __all__ = ["LinearFarcaster", "LFD2Forecaster", "LFNForecaster", "LFSForecaster", "LFLForecaster"]
@@ -53,7 +54,7 @@ class _Rows:
             yield self._read(np.asarray(seqs), params)
 
 
-def paper_gradient(W, blocks, first_change, beta, n_params):
+def paper_gradient(W, blocks, first_change, beta, n_params, reducer=LOCAL):
     """Gradient of the paper's loss L_pred + beta * L_grad for one minibatch of sequences.
 
     Analytic, so that it accumulates over parameter slabs in one pass: L_pred is a sum over rows, and
@@ -67,6 +68,7 @@ def paper_gradient(W, blocks, first_change, beta, n_params):
     first_change : tensor (batch,) of ||w_1 - w_0||_1, or None for no penalty.
     beta : float
     n_params : int, parameters per sequence (the mean of L_pred runs over all of them).
+    reducer : adds the sums over other ranks' parameters (n_params is then the global count).
 
     Returns
     -------
@@ -85,6 +87,7 @@ def paper_gradient(W, blocks, first_change, beta, n_params):
             last_change = Z @ (W[:, -1] - W[:, -2])
             change = change + last_change.abs().sum(dim=1, dtype=torch.float64)
             change_grad = change_grad + torch.einsum("bp,bpc->bc", torch.sign(last_change), Z)
+    grad, l1_total, change, change_grad = reducer.sum(grad, l1_total, change, change_grad)  # other ranks
     grad /= n_sequences * n_params * W.shape[1]
     if penalised:
         active = (change > first_change).to(W.dtype)
@@ -211,7 +214,8 @@ class LinearFarcaster(BaseForecaster):
         return tags
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, Y, validation_data=None):
+    @collective_fit
+    def fit(self, X, Y, validation_data=None, *, reducer=None):
         """Fit the map from the input window ``X`` to the target steps ``Y``.
 
         Parameters
@@ -220,6 +224,9 @@ class LinearFarcaster(BaseForecaster):
         Y : array of shape (n_sequences, m, n_params), (n_sequences, m) or (n_sequences,)
         validation_data : tuple (X_val, Y_val) or None
             Sequences for the paper solver's early stopping. None holds out ``validation_fraction``.
+        reducer : None, LocalReducer or TorchDistributedReducer (:mod:`weightcast.distributed`)
+            Fit across the ranks of a torch.distributed job, each holding its own parameters of the
+            same sequences; every rank gets the same fit (see docs/distributed.md). None: one process.
         """
         self._check_params()
         device = self._check_runtime_params()
@@ -230,15 +237,17 @@ class LinearFarcaster(BaseForecaster):
         selector.fit_steps(X.shape[1])
         steps = selector.steps_
         generator = self._torch_generator(device)
+        reducer.agree(generator, n_sequences=X.shape[0], n_input_steps=X.shape[1], horizon=horizon,
+                      steps=steps, params=self.get_params(deep=False), any_parameters=int(X.shape[2] > 0))
 
         if self.solver == "lstsq":
-            W = self._solve_lstsq(X, Y, steps, device)
+            W = self._solve_lstsq(X, Y, steps, device, reducer=reducer)
             history = []
         else:
             if self.beta > 0 and horizon >= 2 and X.shape[1] < 2:
                 raise ValueError(f"beta={self.beta} > 0 needs w_0 and w_1 for the gradient penalty, but X has "
                                  f"{X.shape[1]} input step(s) (n_features={X.shape[1]}); set beta=0")
-            W, history = self._solve_paper(X, Y, steps, device, generator, validation_data)
+            W, history = self._solve_paper(X, Y, steps, device, generator, validation_data, reducer)
 
         self.selector_ = selector
         self.steps_ = steps
@@ -280,12 +289,14 @@ class LinearFarcaster(BaseForecaster):
             mask[-1] = 0
         return mask
 
-    def _solve_lstsq(self, X, Y, steps, device, seqs=None):
+    def _solve_lstsq(self, X, Y, steps, device, seqs=None, reducer=LOCAL):
         """Exact (ridge) least squares by a streaming QR: one pass, float64, rank-deficiency safe."""
         seqs = np.arange(X.shape[0]) if seqs is None else seqs
         n_columns = len(steps) + 1
         R = torch.zeros(n_columns, n_columns, device=device, dtype=torch.float64)
         R[:-1, :-1] = float(np.sqrt(self.alpha)) * torch.eye(n_columns - 1, device=device, dtype=torch.float64)
+        if reducer.rank != 0:
+            R.zero_()  # the ridge rows count once over all ranks
         QtY = torch.zeros(n_columns, Y.shape[1], device=device, dtype=torch.float64)
         rows = _Rows(X, Y, steps, self.slab_size, device, torch.float64)
         keep = slice(None) if self.fit_intercept else slice(0, -1)
@@ -294,6 +305,7 @@ class LinearFarcaster(BaseForecaster):
             Q, R_new = torch.linalg.qr(torch.cat([R[keep, keep], Z]))
             QtY_new = Q.T @ torch.cat([QtY[keep], T.reshape(-1, T.shape[-1])])
             R[keep, keep], QtY[keep] = R_new, QtY_new
+        R[keep, keep], QtY[keep] = reducer.combine_qr(R[keep, keep], QtY[keep])  # other ranks' rows
         # R is tiny: solve on the CPU with an SVD-based solver that tolerates rank deficiency.
         R_kept, QtY_kept = R[keep, keep].cpu().numpy(), QtY[keep].cpu().numpy()
         solution = scipy.linalg.lstsq(R_kept, QtY_kept, lapack_driver="gelsd")[0]
@@ -310,7 +322,7 @@ class LinearFarcaster(BaseForecaster):
         order = torch.randperm(n_sequences, generator=generator).numpy()
         return np.sort(order[n_val:]), np.sort(order[:n_val])
 
-    def _solve_paper(self, X, Y, steps, device, generator, validation_data):
+    def _solve_paper(self, X, Y, steps, device, generator, validation_data, reducer=LOCAL):
         """Adam on L1 + beta * L_grad over minibatches of sequences, with early stopping."""
         dtype = torch.float32
         if validation_data is not None:
@@ -326,16 +338,18 @@ class LinearFarcaster(BaseForecaster):
         rows = _Rows(X, Y, steps, self.slab_size, device, dtype)
         val_rows = rows if val_rows is None else val_rows
         n_columns, horizon, n_params = len(steps) + 1, Y.shape[1], X.shape[2]
+        reducer.agree(n_validation_sequences=len(val_seqs))
+        n_params = reducer.sum(n_params)  # the global parameter count
         mask = self._intercept_mask(n_columns, device, dtype)
 
         if self.init == "lstsq":
-            W0 = torch.as_tensor(self._solve_lstsq(X, Y, steps, device, seqs=train), dtype=dtype)
+            W0 = torch.as_tensor(self._solve_lstsq(X, Y, steps, device, train, reducer), dtype=dtype)
         else:  # nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and bias
             bound = 1.0 / np.sqrt(n_columns - 1)
             W0 = (torch.rand(n_columns, horizon, generator=generator, dtype=dtype) * 2 - 1) * bound
         W = (W0.to(device) * mask).requires_grad_(True)
         optimizer = torch.optim.Adam([W], lr=self.lr)
-        first_change = self._first_change(X, device) if self.beta > 0 and horizon >= 2 else None
+        first_change = self._first_change(X, device, reducer) if self.beta > 0 and horizon >= 2 else None
 
         def first_change_of(batch):
             return None if first_change is None else first_change[torch.as_tensor(batch, device=device)]
@@ -345,6 +359,7 @@ class LinearFarcaster(BaseForecaster):
         def monitored_loss():
             with torch.no_grad():
                 total = sum(float((Z @ W - T).abs().pow(power).sum()) for Z, T in val_rows.blocks(val_seqs))
+                total = reducer.sum(total)  # other ranks' params
             return total / (len(val_seqs) * n_params * horizon)
 
         best_loss, best_W, waited = monitored_loss(), W.detach().clone(), 0
@@ -357,7 +372,7 @@ class LinearFarcaster(BaseForecaster):
                 batch = order[start:start + self.batch_size]
                 with torch.no_grad():
                     grad, batch_total = paper_gradient(W, rows.blocks(batch), first_change_of(batch),
-                                                       self.beta, n_params)
+                                                       self.beta, n_params, reducer)
                 train_total += batch_total
                 W.grad = grad * mask
                 optimizer.step()
@@ -380,13 +395,14 @@ class LinearFarcaster(BaseForecaster):
                              f"{X_val.shape} vs X {X.shape}, Y_val {Y_val.shape} vs Y {Y.shape}")
         return X_val, Y_val[:, :Y.shape[1]]
 
-    def _first_change(self, X, device):
+    def _first_change(self, X, device, reducer=LOCAL):
         """Per sequence, ||w_1 - w_0||_1 over all parameters (the reference of L_grad), in float64."""
         total = torch.zeros(X.shape[0], device=device, dtype=torch.float64)
         everything = np.arange(X.shape[0])
         for params in iter_param_slabs(X.shape[2], self.slab_size):
             first_two = read_rows(X, everything, [0, 1], params, device, torch.float64)
             total += (first_two[..., 1] - first_two[..., 0]).abs().sum(dim=1)
+        total = reducer.sum(total)  # other ranks' params
         return total
 
     # ------------------------------------------------------------------ predict
