@@ -98,6 +98,8 @@ class BaseForecaster(RegressorMixin, BaseEstimator):
         if X3.shape[2] != Y3.shape[2]:
             raise ValueError(f"X and Y disagree on the number of parameters: X has {X3.shape[2]}, "
                              f"Y has {Y3.shape[2]} (shapes {X.shape} and {Y.shape})")
+        if X3.shape[2] == 0:
+            raise ValueError(f"X has no parameters (shape {X.shape}): each step needs at least one")
         if Y3.shape[1] < 1:
             raise ValueError(f"Y has no target steps (shape {Y.shape})")
         self.n_params_in_ = X3.shape[2]
