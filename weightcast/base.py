@@ -6,6 +6,7 @@ So every dataset of shape (n_sequences, n_steps, n_params) is read as blocks of 
 (sequence, parameter) x (time), one slab of parameters at a time, and memory is bounded by the slab.
 """
 
+import functools
 import numbers
 
 import numpy as np
@@ -14,7 +15,9 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-__all__ = ["BaseForecaster", "resolve_device", "iter_param_slabs", "read_rows"]
+from .io.persistence import PersistenceMixin
+
+__all__ = ["BaseForecaster", "resolve_device", "iter_param_slabs", "read_rows", "atomic_fit"]
 
 FLOAT_DTYPES = (np.float32, np.float64)
 
@@ -51,6 +54,21 @@ def read_rows(data, seqs, steps, params, device, dtype):
     return rows.permute(0, 2, 1)
 
 
+def atomic_fit(fit):
+    """Decorate a ``fit`` method so that if it raises (even ``KeyboardInterrupt``) the estimator keeps the
+    state it had before the call: unfitted, or fitted on the previous data, never half of each."""
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        before = dict(vars(self))
+        try:
+            return fit(self, *args, **kwargs)
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(before)
+            raise
+    return wrapper
+
+
 def _check_positive_int(value, name, minimum=1, allow_none=False):
     if value is None and allow_none:
         return
@@ -60,7 +78,7 @@ def _check_positive_int(value, name, minimum=1, allow_none=False):
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
 
 
-class BaseForecaster(RegressorMixin, BaseEstimator):
+class BaseForecaster(PersistenceMixin, RegressorMixin, BaseEstimator):
     """Shared machinery of weightcast forecasters (not used directly).
 
     Conventions: ``X`` has shape (n_sequences, n_input_steps, n_params) and ``Y`` (n_sequences, m,

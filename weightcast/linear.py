@@ -19,7 +19,7 @@ import torch
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
-from .base import BaseForecaster, iter_param_slabs, read_rows, _check_positive_int
+from .base import BaseForecaster, atomic_fit, iter_param_slabs, read_rows, _check_positive_int
 from .selection import AllSelector, FirstLastSelector, IntrospectionSelector, LastSelector, _BaseSelector
 
 __all__ = ["LinearFarcaster", "LFD2Forecaster", "LFNForecaster", "LFSForecaster", "LFLForecaster"]
@@ -166,6 +166,7 @@ class LinearFarcaster(BaseForecaster):
         return tags
 
     # ------------------------------------------------------------------ fit
+    @atomic_fit
     def fit(self, X, Y, validation_data=None):
         """Fit the map from the input window ``X`` to the target steps ``Y``.
 
@@ -351,6 +352,16 @@ class LinearFarcaster(BaseForecaster):
             first_two = read_rows(X, everything, [0, 1], params, device, torch.float64)
             total += (first_two[..., 1] - first_two[..., 0]).abs().sum(dim=1)
         return total
+
+    def _validate_loaded_state(self):
+        """Called by :func:`weightcast.load`: the restored arrays must fit together."""
+        n_in = len(self.steps_)
+        for name, shape in (("coef_", (n_in, self.horizon_)), ("intercept_", (self.horizon_,))):
+            value = getattr(self, name)
+            if not (isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.shape == shape):
+                raise ValueError(f"{name} must be a float array of shape {shape}")
+        if self.steps_.dtype.kind not in "iu" or np.any((self.steps_ < 0) | (self.steps_ >= self.n_features_in_)):
+            raise ValueError(f"steps_ {self.steps_} do not index a window of {self.n_features_in_} steps")
 
     # ------------------------------------------------------------------ predict
     def predict(self, X, m=None):
