@@ -195,6 +195,10 @@ class LinearFarcaster(BaseForecaster):
                 raise ValueError(f"beta={self.beta} > 0 needs w_0 and w_1 for the gradient penalty, but X has "
                                  f"{X.shape[1]} input step(s) (n_features={X.shape[1]}); set beta=0")
             W, history = self._solve_paper(X, Y, steps, device, generator, validation_data)
+        if not np.all(np.isfinite(W)):
+            raise ValueError(f"the {self.solver!r} solver produced non-finite coefficients: the data (largest "
+                             f"magnitude {max(np.abs(X).max(), np.abs(Y).max()):.3g}) overflow its float32/float64 "
+                             "arithmetic; rescale X and Y")
 
         self.selector_ = selector
         self.steps_ = steps
@@ -382,7 +386,8 @@ class LinearFarcaster(BaseForecaster):
         X, X_ndim = self._validate_predict_data(X)
         m = self._predict_horizon(m)
         device = self._check_runtime_params()
-        W = np.vstack([self.coef_, self.intercept_[None]])[:, :m]
+        # In the wider of the data's and the coefficients' precision (float32 coefficients must not round float64 X).
+        W = np.vstack([self.coef_, self.intercept_[None]])[:, :m].astype(np.result_type(self.coef_, X), copy=False)
         W = torch.as_tensor(W, device=device)
         Y_pred = np.empty((X.shape[0], m, X.shape[2]), dtype=X.dtype)
         everything = np.arange(X.shape[0])
@@ -390,6 +395,9 @@ class LinearFarcaster(BaseForecaster):
             Z = read_rows(X, everything, self.steps_, params, device, W.dtype)
             block = Z @ W[:-1] + W[-1]
             Y_pred[:, :, params] = block.permute(0, 2, 1).cpu().numpy()
+            if not np.all(np.isfinite(Y_pred[:, :, params])):
+                raise ValueError(f"the forecast overflows {X.dtype}: X (largest magnitude {np.abs(X).max():.3g}) is "
+                                 "too large for this model's coefficients; rescale X")
         return self._format_prediction(Y_pred, X_ndim)
 
 
