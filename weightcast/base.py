@@ -32,6 +32,8 @@ def resolve_device(device):
         resolved = torch.device(device)
     except RuntimeError as exc:
         raise ValueError(f"unknown device {device!r}: use 'auto', 'cpu' or 'cuda'") from exc
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"unsupported device {device!r}: use 'auto', 'cpu' or 'cuda'")
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was asked for but CUDA is not available here; "
                          "use device='auto' or 'cpu'")
@@ -118,6 +120,8 @@ class BaseForecaster(PersistenceMixin, RegressorMixin, BaseEstimator):
                              f"Y has {Y3.shape[2]} (shapes {X.shape} and {Y.shape})")
         if Y3.shape[1] < 1:
             raise ValueError(f"Y has no target steps (shape {Y.shape})")
+        if X3.shape[2] < 1:
+            raise ValueError(f"X has no parameters (shape {X.shape}): nothing to fit")
         self.n_params_in_ = X3.shape[2]
         self._y_ndim = Y.ndim
         self._X_ndim = X.ndim
@@ -198,4 +202,6 @@ def check_sequence_array(S, name="S"):
     if S.ndim != 3:
         raise ValueError(f"{name} must have shape (n_sequences, n_steps, n_params) or (n_sequences, n_steps), "
                          f"got an array of shape {S.shape}")
+    if S.shape[2] < 1:
+        raise ValueError(f"{name} has no parameters (shape {S.shape})")
     return S

@@ -223,8 +223,8 @@ class LinearFarcaster(BaseForecaster):
                 raise TypeError(f"{name} must be a finite real number, got {value!r}")
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
-        if self.lr == 0:
-            raise ValueError("lr must be > 0")
+        if not 0 < self.lr <= 1e30:  # Adam's float32 step overflows far below float64's range
+            raise ValueError(f"lr must be > 0 and at most 1e30, got {self.lr}")
         if self.validation_fraction >= 1:
             raise ValueError(f"validation_fraction must be < 1, got {self.validation_fraction}")
         _check_positive_int(self.batch_size, "batch_size")

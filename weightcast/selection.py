@@ -24,6 +24,9 @@ __all__ = [
 ]
 
 
+_MAX_STEPS = np.iinfo(np.intp).max // 8  # no array of 8-byte values has a longer axis
+
+
 class _BaseSelector(PersistenceMixin, TransformerMixin, BaseEstimator):
     """Keep the time steps ``steps_`` chosen by ``_choose(n_steps)`` from each window."""
 
@@ -44,8 +47,13 @@ class _BaseSelector(PersistenceMixin, TransformerMixin, BaseEstimator):
         """Choose the steps for windows of ``n_steps`` time steps without looking at data."""
         if isinstance(n_steps, (bool, np.bool_)) or not isinstance(n_steps, numbers.Integral) or n_steps < 1:
             raise ValueError(f"a window needs at least one time step, got n_steps={n_steps!r}")
+        if n_steps > _MAX_STEPS:
+            raise ValueError(f"n_steps={n_steps} is more time steps than any array can hold")
         self.n_features_in_ = int(n_steps)
-        self.steps_ = np.asarray(self._choose(int(n_steps)), dtype=np.intp)
+        try:
+            self.steps_ = np.asarray(self._choose(int(n_steps)), dtype=np.intp)
+        except MemoryError:  # only an absurd n_steps gets here: no such window fits in memory either
+            raise ValueError(f"n_steps={n_steps} is too many time steps to index") from None
         return self
 
     def transform(self, X):
