@@ -254,6 +254,8 @@ class LinearFarcaster(BaseForecaster):
             R[keep, keep], QtY[keep] = R_new, QtY_new
         # R is tiny: solve on the CPU with an SVD-based solver that tolerates rank deficiency.
         R_kept, QtY_kept = R[keep, keep].cpu().numpy(), QtY[keep].cpu().numpy()
+        if not (np.all(np.isfinite(R_kept)) and np.all(np.isfinite(QtY_kept))):
+            raise ValueError("the least-squares factors overflow float64: the data are too large; rescale X and Y")
         solution = scipy.linalg.lstsq(R_kept, QtY_kept, lapack_driver="gelsd")[0]
         W = np.zeros((n_columns, Y.shape[1]))
         W[keep] = solution
