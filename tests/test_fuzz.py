@@ -163,14 +163,19 @@ def test_fit_predict_on_arbitrary_arrays(est, X, Y, m):
             assert np.all(np.isfinite(Y_pred)), "non-finite forecast from finite input"
 
 
+validation_sets = st.one_of(st.none(), sequence_data(), st.tuples(any_arrays(), any_arrays()),
+                            st.just("junk"), st.tuples(any_arrays()))
+
+
 @fuzz_settings(400)
-@given(est=estimators(), data=sequence_data(), m=ints_or_junk, big=st.booleans(), data2=sequence_data())
-def test_fit_predict_on_valid_shapes(est, data, m, big, data2):
+@given(est=estimators(), data=sequence_data(), m=ints_or_junk, big=st.booleans(), data2=sequence_data(),
+       validation_data=validation_sets)
+def test_fit_predict_on_valid_shapes(est, data, m, big, data2, validation_data):
     count("fit_predict_valid")
     X, Y = data
     if big:  # magnitudes that overflow float32 products: a clear error or a finite forecast
         X = X * np.asarray(1e30, dtype=X.dtype) if X.dtype == np.float64 else X * np.float32(1e20)
-    fitted, _ = attempt(est.fit, X, Y)
+    fitted, _ = attempt(est.fit, X, Y, validation_data=validation_data)
     if not fitted:
         return
     ok, Y_pred = attempt(est.predict, X)
