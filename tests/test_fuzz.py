@@ -359,11 +359,13 @@ def cli_files(tmp_path_factory):
     (root / "dir.npy").mkdir()
     weightcast.LFD2Forecaster(solver="lstsq").fit(*split_sequences(np.load(root / "good.npy"), 5)).save(
         root / "model.wcm")
+    weightcast.LFLForecaster().save(root / "unfitted.wcm")
+    weightcast.AllSelector().fit(np.zeros((2, 5))).save(root / "selector.wcm")
     return root
 
 
 CLI_DATA = ["good.npy", "flat.npy", "ints.npy", "nan.npy", "empty.npy", "scalar.npy", "objects.npy", "pickle.npy",
-            "junk.npy", "data.csv", "dir.npy", "absent.npy", "model.wcm"]
+            "junk.npy", "data.csv", "dir.npy", "absent.npy", "model.wcm", "unfitted.wcm", "selector.wcm"]
 CLI_NUMBERS = st.sampled_from(["5", "1", "0", "-3", "11", "12", "99999999999999", "2.5", "x", None])
 
 

@@ -97,10 +97,12 @@ def _fit(args):
 def _predict(args):
     _suffix(args.out, DATA_WRITERS, "write")  # fail before the work, not after
     estimator = load(args.model, device=args.device)
-    S = read_data(args.data, args.dataset)
+    if not hasattr(estimator, "predict"):
+        raise ValueError(f"{args.model!r} holds {type(estimator).__name__}, not a forecaster")
     n_in = getattr(estimator, "n_features_in_", None)
     if n_in is None:
         raise ValueError(f"the model in {args.model!r} is not fitted")
+    S = read_data(args.data, args.dataset)
     if np.ndim(S) < 2 or np.shape(S)[1] < n_in:
         raise ValueError(f"{args.data!r} has shape {np.shape(S)}, but the model needs sequences of at least "
                          f"{n_in} input steps (time on axis 1)")

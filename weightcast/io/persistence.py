@@ -117,12 +117,12 @@ class _Encoder:
             return value
         if isinstance(value, numbers.Integral) and not isinstance(value, np.generic):
             return int(value)
-        if isinstance(value, float):
-            return value if math.isfinite(value) else {_TAG: "float", "value": repr(value)}
         if isinstance(value, np.generic):
             if value.dtype.kind not in _NUMPY_KINDS:
                 raise TypeError(f"cannot save {where}: numpy scalar of dtype {value.dtype} is not supported")
             return {_TAG: "scalar", "dtype": value.dtype.str, "value": self.value(value.item(), where)}
+        if isinstance(value, float):
+            return value if math.isfinite(value) else {_TAG: "float", "value": repr(value)}
         if isinstance(value, (list, tuple)):
             items = [self.value(item, f"{where}[{i}]") for i, item in enumerate(value)]
             return items if isinstance(value, list) else {_TAG: "tuple", "items": items}
@@ -133,25 +133,25 @@ class _Encoder:
         if isinstance(value, np.ndarray):
             if value.dtype.kind == "O" and all(isinstance(item, str) for item in value.ravel()):
                 return {_TAG: "strings", "shape": list(value.shape), "items": value.ravel().tolist()}
-            return self.tensor(torch.from_numpy(np.ascontiguousarray(value)) if value.dtype.kind in _NUMPY_KINDS
-                               else None, where, "numpy", value)
+            if value.dtype.kind not in _NUMPY_KINDS:
+                raise TypeError(f"cannot save {where}: arrays of dtype {value.dtype} are not supported")
+            native = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("="))
+            return self.tensor(torch.from_numpy(native), "numpy")
         if isinstance(value, torch.Tensor):
-            return self.tensor(value, where, "torch", value)
+            return self.tensor(value, "torch")
         if isinstance(value, torch.device):
             return {_TAG: "device", "value": str(value)}
         if isinstance(value, torch.nn.Module):
             state = value.state_dict()
             device = next((str(t.device) for t in state.values()), "cpu")
             return {_TAG: "module", "device": device,
-                    "state": {key: self.tensor(t, f"{where}.{key}", "torch", t) for key, t in state.items()}}
+                    "state": {key: self.tensor(t, "torch") for key, t in state.items()}}
         if type(value) in self.names:
             return self.estimator(value, where)
         raise TypeError(f"cannot save {where}: values of type {type(value).__module__}.{type(value).__qualname__} "
                         "are not supported (arrays, tensors, JSON values and weightcast estimators are)")
 
-    def tensor(self, tensor, where, kind, original):
-        if tensor is None:
-            raise TypeError(f"cannot save {where}: arrays of dtype {original.dtype} are not supported")
+    def tensor(self, tensor, kind):
         key = f"t{len(self.tensors)}"
         self.tensors[key] = tensor.detach().to("cpu").contiguous().clone()
         return {_TAG: "array", "kind": kind, "key": key, "dtype": str(tensor.dtype).replace("torch.", ""),
