@@ -63,3 +63,14 @@ def test_read_data_is_read_only_and_refuses_pickles(data, tmp_path):
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(ValueError, match="not a readable .npy"):
         read_data(tmp_path / "objects.npy")
+
+
+def test_predict_refuses_models_that_do_not_forecast(data, tmp_path, capsys):
+    from weightcast import AllSelector, LFLForecaster
+    AllSelector().fit(np.zeros((2, 21))).save(tmp_path / "selector.wcm")
+    LFLForecaster().save(tmp_path / "unfitted.wcm")
+    out = tmp_path / "p.npy"
+    assert main(["predict", str(tmp_path / "selector.wcm"), str(data), "--out", str(out)]) == 2
+    assert main(["predict", str(tmp_path / "unfitted.wcm"), str(data), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "AllSelector, not a forecaster" in err and "is not fitted" in err and not out.exists()
