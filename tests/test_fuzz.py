@@ -9,6 +9,7 @@ Examples are derandomized (the same cases on every run, so CI is reproducible); 
 WEIGHTCAST_FUZZ_RANDOM=1 to draw fresh cases, and WEIGHTCAST_FUZZ_SCALE=N to run N times as many.
 """
 
+import io
 import json
 import os
 import pickle
@@ -319,11 +320,11 @@ def test_load_wrong_files(model_bytes, tmp_path_factory, kind, junk, position, v
     elif kind == "truncate":
         content = model_bytes[: position % len(model_bytes)]
     else:
-        with zipfile.ZipFile(_bytes_io(model_bytes)) as archive:
+        with zipfile.ZipFile(io.BytesIO(model_bytes)) as archive:
             config = json.loads(archive.read("config.json"))
             tensors = archive.read("tensors.safetensors")
         config = _replace_random_node(config, value, path)
-        target_zip = _bytes_io()
+        target_zip = io.BytesIO()
         with zipfile.ZipFile(target_zip, "w") as archive:
             archive.writestr("config.json", json.dumps(config))
             archive.writestr("tensors.safetensors", tensors)
@@ -334,11 +335,6 @@ def test_load_wrong_files(model_bytes, tmp_path_factory, kind, junk, position, v
         for method in ("predict", "transform"):
             if hasattr(est, method):
                 attempt(getattr(est, method), X_FITTED)
-
-
-def _bytes_io(data=b""):
-    import io
-    return io.BytesIO(data)
 
 
 # ---------------------------------------------------------------------------------------------- CLI
@@ -357,6 +353,8 @@ def cli_files(tmp_path_factory):
     (root / "junk.npy").write_bytes(b"\x93NUMPY\x01\x00garbage")
     (root / "data.csv").write_text("1,2,3\n")
     (root / "dir.npy").mkdir()
+    # MERGE POINT (HDF5): add .h5 data files (valid, wrong layout, truncated) here, and a fuzz test of the
+    # weightcast.io.hdf5 readers beside test_load_wrong_files.
     weightcast.LFD2Forecaster(solver="lstsq").fit(*split_sequences(np.load(root / "good.npy"), 5)).save(
         root / "model.wcm")
     weightcast.LFLForecaster().save(root / "unfitted.wcm")
