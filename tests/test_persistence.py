@@ -168,9 +168,12 @@ def test_unsupported_values_are_refused_at_save(tmp_path):
     assert not (tmp_path / "m").exists()
 
 
-def test_pickle_and_joblib_still_work():
+def test_pickle_and_joblib_still_work(tmp_path):
+    import joblib
     est = weightcast.LFD2Forecaster(solver="lstsq").fit(X, Y)
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(est)).predict(X), est.predict(X))
+    joblib.dump(est, tmp_path / "est.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "est.joblib").predict(X), est.predict(X))
 
 
 # ------------------------------------------------------------------ refusals
