@@ -2,6 +2,7 @@
 
 from ._version import __version__
 from .datasets import split_sequences
+from .io.persistence import load, save
 from .linear import LFD2Forecaster, LFLForecaster, LFNForecaster, LFSForecaster, LinearFarcaster
 from .metrics import CheckpointScorer, checkpoint_mse, make_checkpoint_scorer
 from .selection import (
@@ -30,4 +31,6 @@ __all__ = [
     "CheckpointScorer",
     "make_checkpoint_scorer",
     "split_sequences",
+    "save",
+    "load",
 ]

@@ -6,6 +6,7 @@ So every dataset of shape (n_sequences, n_steps, n_params) is read as blocks of 
 (sequence, parameter) x (time), one slab of parameters at a time, and memory is bounded by the slab.
 """
 
+import functools
 import numbers
 
 import numpy as np
@@ -14,7 +15,9 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-__all__ = ["BaseForecaster", "resolve_device", "iter_param_slabs", "read_rows"]
+from .io.persistence import PersistenceMixin
+
+__all__ = ["BaseForecaster", "resolve_device", "iter_param_slabs", "read_rows", "atomic_fit"]
 
 FLOAT_DTYPES = (np.float32, np.float64)
 
@@ -29,6 +32,8 @@ def resolve_device(device):
         resolved = torch.device(device)
     except RuntimeError as exc:
         raise ValueError(f"unknown device {device!r}: use 'auto', 'cpu' or 'cuda'") from exc
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"unsupported device {device!r}: use 'auto', 'cpu' or 'cuda'")
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was asked for but CUDA is not available here; "
                          "use device='auto' or 'cpu'")
@@ -51,6 +56,21 @@ def read_rows(data, seqs, steps, params, device, dtype):
     return rows.permute(0, 2, 1)
 
 
+def atomic_fit(fit):
+    """Decorate a ``fit`` method so that if it raises (even ``KeyboardInterrupt``) the estimator keeps the
+    state it had before the call: unfitted, or fitted on the previous data, never half of each."""
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        before = dict(vars(self))
+        try:
+            return fit(self, *args, **kwargs)
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(before)
+            raise
+    return wrapper
+
+
 def _check_positive_int(value, name, minimum=1, allow_none=False):
     if value is None and allow_none:
         return
@@ -60,7 +80,7 @@ def _check_positive_int(value, name, minimum=1, allow_none=False):
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
 
 
-class BaseForecaster(RegressorMixin, BaseEstimator):
+class BaseForecaster(PersistenceMixin, RegressorMixin, BaseEstimator):
     """Shared machinery of weightcast forecasters (not used directly).
 
     Conventions: ``X`` has shape (n_sequences, n_input_steps, n_params) and ``Y`` (n_sequences, m,
@@ -102,6 +122,8 @@ class BaseForecaster(RegressorMixin, BaseEstimator):
             raise ValueError(f"X has no parameters (shape {X.shape}): each step needs at least one")
         if Y3.shape[1] < 1:
             raise ValueError(f"Y has no target steps (shape {Y.shape})")
+        if X3.shape[2] < 1:
+            raise ValueError(f"X has no parameters (shape {X.shape}): nothing to fit")
         self.n_params_in_ = X3.shape[2]
         self._y_ndim = Y.ndim
         self._X_ndim = X.ndim
@@ -182,4 +204,6 @@ def check_sequence_array(S, name="S"):
     if S.ndim != 3:
         raise ValueError(f"{name} must have shape (n_sequences, n_steps, n_params) or (n_sequences, n_steps), "
                          f"got an array of shape {S.shape}")
+    if S.shape[2] < 1:
+        raise ValueError(f"{name} has no parameters (shape {S.shape})")
     return S

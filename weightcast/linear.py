@@ -19,7 +19,7 @@ import torch
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
-from .base import BaseForecaster, iter_param_slabs, read_rows, _check_positive_int
+from .base import BaseForecaster, atomic_fit, iter_param_slabs, read_rows, _check_positive_int
 from .distributed import LOCAL, collective_fit
 from .selection import AllSelector, FirstLastSelector, IntrospectionSelector, LastSelector, _BaseSelector
 
@@ -214,6 +214,7 @@ class LinearFarcaster(BaseForecaster):
         return tags
 
     # ------------------------------------------------------------------ fit
+    @atomic_fit
     @collective_fit
     def fit(self, X, Y, validation_data=None, *, reducer=None):
         """Fit the map from the input window ``X`` to the target steps ``Y``.
@@ -248,6 +249,10 @@ class LinearFarcaster(BaseForecaster):
                 raise ValueError(f"beta={self.beta} > 0 needs w_0 and w_1 for the gradient penalty, but X has "
                                  f"{X.shape[1]} input step(s) (n_features={X.shape[1]}); set beta=0")
             W, history = self._solve_paper(X, Y, steps, device, generator, validation_data, reducer)
+        if not np.all(np.isfinite(W)):
+            raise ValueError(f"the {self.solver!r} solver produced non-finite coefficients: the data (largest "
+                             f"magnitude {max(np.abs(X).max(), np.abs(Y).max()):.3g}) overflow its float32/float64 "
+                             "arithmetic; rescale X and Y")
 
         self.selector_ = selector
         self.steps_ = steps
@@ -274,8 +279,8 @@ class LinearFarcaster(BaseForecaster):
                 raise TypeError(f"{name} must be a finite real number, got {value!r}")
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
-        if self.lr == 0:
-            raise ValueError("lr must be > 0")
+        if not 0 < self.lr <= 1e30:  # Adam's float32 step overflows far below float64's range
+            raise ValueError(f"lr must be > 0 and at most 1e30, got {self.lr}")
         if self.validation_fraction >= 1:
             raise ValueError(f"validation_fraction must be < 1, got {self.validation_fraction}")
         _check_positive_int(self.batch_size, "batch_size")
@@ -308,6 +313,8 @@ class LinearFarcaster(BaseForecaster):
         R[keep, keep], QtY[keep] = reducer.combine_qr(R[keep, keep], QtY[keep])  # other ranks' rows
         # R is tiny: solve on the CPU with an SVD-based solver that tolerates rank deficiency.
         R_kept, QtY_kept = R[keep, keep].cpu().numpy(), QtY[keep].cpu().numpy()
+        if not (np.all(np.isfinite(R_kept)) and np.all(np.isfinite(QtY_kept))):
+            raise ValueError("the least-squares factors overflow float64: the data are too large; rescale X and Y")
         solution = scipy.linalg.lstsq(R_kept, QtY_kept, lapack_driver="gelsd")[0]
         W = np.zeros((n_columns, Y.shape[1]))
         W[keep] = solution
@@ -405,6 +412,16 @@ class LinearFarcaster(BaseForecaster):
         total = reducer.sum(total)  # other ranks' params
         return total
 
+    def _validate_loaded_state(self):
+        """Called by :func:`weightcast.load`: the restored arrays must fit together."""
+        n_in = len(self.steps_)
+        for name, shape in (("coef_", (n_in, self.horizon_)), ("intercept_", (self.horizon_,))):
+            value = getattr(self, name)
+            if not (isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.shape == shape):
+                raise ValueError(f"{name} must be a float array of shape {shape}")
+        if self.steps_.dtype.kind not in "iu" or np.any((self.steps_ < 0) | (self.steps_ >= self.n_features_in_)):
+            raise ValueError(f"steps_ {self.steps_} do not index a window of {self.n_features_in_} steps")
+
     # ------------------------------------------------------------------ predict
     def predict(self, X, m=None):
         """Forecast the next ``m`` steps of each sequence.
@@ -424,7 +441,8 @@ class LinearFarcaster(BaseForecaster):
         X, X_ndim = self._validate_predict_data(X)
         m = self._predict_horizon(m)
         device = self._check_runtime_params()
-        W = np.vstack([self.coef_, self.intercept_[None]])[:, :m]
+        # In the wider of the data's and the coefficients' precision (float32 coefficients must not round float64 X).
+        W = np.vstack([self.coef_, self.intercept_[None]])[:, :m].astype(np.result_type(self.coef_, X), copy=False)
         W = torch.as_tensor(W, device=device)
         Y_pred = np.empty((X.shape[0], m, X.shape[2]), dtype=X.dtype)
         everything = np.arange(X.shape[0])
@@ -432,6 +450,9 @@ class LinearFarcaster(BaseForecaster):
             Z = read_rows(X, everything, self.steps_, params, device, W.dtype)
             block = Z @ W[:-1] + W[-1]
             Y_pred[:, :, params] = block.permute(0, 2, 1).cpu().numpy()
+            if not np.all(np.isfinite(Y_pred[:, :, params])):
+                raise ValueError(f"the forecast overflows {X.dtype}: X (largest magnitude {np.abs(X).max():.3g}) is "
+                                 "too large for this model's coefficients; rescale X")
         return self._format_prediction(Y_pred, X_ndim)
 
 
