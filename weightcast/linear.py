@@ -239,7 +239,7 @@ class LinearFarcaster(BaseForecaster):
         steps = selector.steps_
         generator = self._torch_generator(device)
         reducer.agree(generator, n_sequences=X.shape[0], n_input_steps=X.shape[1], horizon=horizon,
-                      steps=steps, params=self.get_params(deep=False), any_parameters=int(X.shape[2] > 0))
+                      steps=steps, params=self.get_params(deep=False))
 
         if self.solver == "lstsq":
             W = self._solve_lstsq(X, Y, steps, device, reducer=reducer)
