@@ -59,6 +59,8 @@ def fixed_point_forecast(W, m, kappa, rate, rate_std, n_rates=40):
     n_blocks, b, n1 = W.shape
     n = n1 - 1
     dev, dt = W.device, W.dtype
+    if n == 0:  # a single input step shows no drift: the forecast stays put
+        return W[:, :, -1:].expand(n_blocks, b, m)
     low = max(rate - 4 * rate_std, rate / 20)
     r = torch.linspace(low, min(rate + 4 * rate_std, 0.99), n_rates, device=dev, dtype=dt)
     a = 1 - r
@@ -73,9 +75,10 @@ def fixed_point_forecast(W, m, kappa, rate, rate_std, n_rates=40):
     dist = z0.norm(dim=2).clamp_min(_TINY)                                       # L
     drift_prec = (r ** 2 * omega_sum)[:, None]                                   # B
     k2 = kappa ** 2
-    # d/ds of the profile negative log-likelihood = 0:  n k2 s^2 + B L s - (A + B L^2) = 0.
-    s = (-drift_prec * dist + torch.sqrt((drift_prec * dist) ** 2
-                                         + 4 * n * k2 * (resid + drift_prec * dist ** 2))) / (2 * n * k2)
+    # d/ds of the profile negative log-likelihood = 0:  n k2 s^2 + B L s - (A + B L^2) = 0; its positive
+    # root, written without the cancellation of (-B L + sqrt(...)) when kappa is small.
+    c = resid + drift_prec * dist ** 2
+    s = 2 * c / (drift_prec * dist + torch.sqrt((drift_prec * dist) ** 2 + 4 * n * k2 * c))
     s = s.clamp_min(_TINY)
     nll = ((resid + drift_prec * (dist - s) ** 2) * b / (2 * k2 * s ** 2) + n * b * torch.log(s)
            - b * n * (n + 1) / 2 * torch.log(a)[:, None]
@@ -203,9 +206,6 @@ class FixedPointFarcaster(BaseForecaster):
         self._check_params()
         device = self._check_runtime_params()
         X, Y = self._validate_fit_data(X, Y)
-        if X.shape[1] < 3:
-            raise ValueError(f"{type(self).__name__} needs at least 3 input steps to see a drift and its noise, "
-                             f"got n_features = {X.shape[1]}")
         horizon = self._target_horizon(Y.shape[1])
         Y = Y[:, :horizon]
         selector = FirstLastSelector() if self.selector is None else clone(self.selector)
