@@ -25,12 +25,26 @@ def relaxing_runs(rates, n_steps=60, n_params=3, noise=0.0, seed=0):
     return np.stack(S, axis=1)
 
 
-def test_forecast_is_exact_on_noiseless_relaxation_as_kappa_vanishes():
+@pytest.mark.parametrize("gamma", [0.0, 16.0])
+def test_forecast_is_exact_on_noiseless_relaxation_as_kappa_vanishes(gamma):
     rates = np.array([0.03, 0.05, 0.07, 0.05])  # on the grid 0.01, 0.02, ..., 0.09
     S = relaxing_runs(rates)
     W = torch.as_tensor(S[:, :21]).permute(0, 2, 1)
-    F = fixed_point_forecast(W, 39, kappa=1e-9, rate=0.05, rate_std=0.01, n_rates=9)
+    F = fixed_point_forecast(W, 39, kappa=1e-9, rate=0.05, rate_std=0.01, n_rates=9, gamma=gamma)
     np.testing.assert_allclose(F.permute(0, 2, 1).numpy(), S[:, 21:], rtol=0, atol=1e-12)
+
+
+def test_forecast_commutes_with_shifts_scalings_and_rotations_of_a_block():
+    # Nothing in the model has units or a preferred direction: mu moves with the data.
+    S = relaxing_runs(np.linspace(0.02, 0.08, 6), noise=0.02, seed=6)
+    W = torch.as_tensor(S[:, :21]).permute(0, 2, 1)
+    Q = torch.as_tensor(np.linalg.qr(np.random.default_rng(6).normal(size=(3, 3)))[0])
+    shift = torch.tensor([0.5, -2.0, 3.0], dtype=torch.float64)[None, :, None]
+    params = dict(m=30, kappa=0.02, rate=0.05, rate_std=0.02, gamma=4.0)
+    base = fixed_point_forecast(W, **params)
+    moved = fixed_point_forecast(3.0 * torch.einsum("ij,rjt->rit", Q, W) + shift, **params)
+    np.testing.assert_allclose(moved.numpy(), (3.0 * torch.einsum("ij,rjt->rit", Q, base) + shift).numpy(),
+                               rtol=1e-9, atol=1e-12)
 
 
 def test_estimator_recovers_per_run_rates_that_no_shared_map_can():
@@ -50,22 +64,33 @@ def test_stacking_never_raises_the_training_error_of_the_pooled_map():
     est = FixedPointFarcaster(block_size=3, device="cpu").fit(X, Y)
     linear = LFD2Forecaster(solver="lstsq", device="cpu").fit(X, Y)
     assert np.mean((est.predict(X) - Y) ** 2) <= np.mean((linear.predict(X) - Y) ** 2) + 1e-15
-    assert len(est.search_) == 27
+    assert len(est.search_) == 108  # 3 kappa x 3 rates x 3 rate spreads x 4 gamma
     assert min(row["train_mse"] for row in est.search_) == pytest.approx(np.mean((est.predict(X) - Y) ** 2))
 
 
 def test_slabs_and_partial_blocks_do_not_change_the_forecast():
     S = relaxing_runs(np.linspace(0.02, 0.08, 12), n_params=7, noise=0.02, seed=3)
     X, Y = S[:, :21], S[:, 21:]
-    params = dict(block_size=3, kappa=0.05, rate=0.05, rate_std=0.01, device="cpu")
+    params = dict(block_size=3, kappa=0.05, rate=0.05, rate_std=0.01, gamma=4.0, device="cpu")
     one_slab = FixedPointFarcaster(**params).fit(X, Y).predict(X)
     # slab_size 4 rounds down to one block of 3: slabs [0:3], [3:6], [6:7] (a partial block of 1)
     many_slabs = FixedPointFarcaster(slab_size=4, **params).fit(X, Y).predict(X)
     np.testing.assert_allclose(many_slabs, one_slab, rtol=1e-10, atol=1e-12)
     W = torch.as_tensor(X[:, :, 6:7]).permute(0, 2, 1)
-    alone = fixed_point_forecast(W, 5, 0.05, 0.05, 0.01).permute(0, 2, 1).numpy()
+    alone = fixed_point_forecast(W, 5, 0.05, 0.05, 0.01, gamma=4.0).permute(0, 2, 1).numpy()
     est = FixedPointFarcaster(**params).fit(X, Y)
-    np.testing.assert_allclose(est._dynamics(X, 5, 0.05, 0.05, 0.01)[:, :, 6:7], alone)
+    np.testing.assert_allclose(est._dynamics(X, 5, 0.05, 0.05, 0.01, 4.0)[:, :, 6:7], alone)
+
+
+def test_search_on_a_subset_of_blocks_then_refits_on_all():
+    S = relaxing_runs(np.linspace(0.02, 0.08, 12), n_params=12, noise=0.02, seed=7)
+    X, Y = S[:, :21], S[:, 21:]
+    full = FixedPointFarcaster(block_size=3, device="cpu").fit(X, Y)
+    sub = FixedPointFarcaster(block_size=3, search_params=6, device="cpu").fit(X, Y)
+    assert sub.search_[0]["train_mse"] != full.search_[0]["train_mse"]  # searched on blocks 0 and 3 only
+    same = FixedPointFarcaster(block_size=3, device="cpu", kappa=sub.kappa_, rate=sub.rate_,
+                               rate_std=sub.rate_std_, gamma=sub.gamma_).fit(X, Y)
+    np.testing.assert_allclose(sub.predict(X), same.predict(X), rtol=1e-10, atol=1e-12)
 
 
 def test_contract_shapes_lift_and_horizon():
@@ -91,9 +116,11 @@ def test_contract_shapes_lift_and_horizon():
     ({"kappa": -1.0}, ValueError, "kappa must be > 0"),
     ({"rate": 1.5}, ValueError, "rate must be < 1"),
     ({"rate_std": "wide"}, TypeError, "rate_std must be a finite real number"),
+    ({"gamma": -0.5}, ValueError, "gamma must be >= 0"),
     ({"alpha": -1.0}, ValueError, "alpha must be >= 0"),
     ({"block_size": 0}, ValueError, "block_size must be >= 1"),
     ({"n_rates": 1}, ValueError, "n_rates must be >= 2"),
+    ({"search_params": 0}, ValueError, "search_params must be >= 1"),
     ({"selector": "first-last"}, TypeError, "selector must be a weightcast step selector"),
     ({"device": "tpu"}, ValueError, "unknown device"),
 ])
