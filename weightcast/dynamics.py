@@ -35,8 +35,8 @@ __all__ = ["FixedPointFarcaster"]
 # Search grid around the data-driven anchors (multiples of kappa0 and of r0).
 _KAPPA_FACTORS = (0.7, 1.0, 1.4)
 _RATE_FACTORS = (0.8, 1.0, 1.25)
-_RATE_STD_FACTORS = (0.06, 0.12, 0.25)
-_GAMMAS = (0.0, 4.0, 16.0, 64.0)
+_RATE_STD_FACTORS = (0.06, 0.2)
+_GAMMAS = (0.0, 8.0, 64.0)
 _TINY = 1e-300
 
 
@@ -132,7 +132,7 @@ class FixedPointFarcaster(BaseForecaster):
     gamma : float or None, default=None
         Anisotropy of the noise: its variance along the drift direction is (1 + gamma) times its variance
         across it. Large values make the distance to the fixed point rest on the noise across the drift,
-        which the drift itself does not inform. None: searched over 0, 4, 16 and 64.
+        which the drift itself does not inform. None: searched over 0, 8 and 64.
     n_rates : int, default=40
         Points of the rate grid the posterior is computed on.
     alpha : float, default=0.0
