@@ -11,12 +11,16 @@ For GD and SGD prints MSE x1e4 at w_40 / w_80 / w_160 / w_200, mean (std, ddof 0
                                    (chosen on the test set: a bound no honest linear map beats);
   oracle given w_20, D, w*         E[w_c | w_20] knowing each run's data D and optimum w* (regenerated
                                    with the generator of PROTOCOL.md, checked against the files' w_0);
+  exact mean dynamics, w* by LS    knowing each run's mean dynamics M = lr E[D_B^T D_B] but not w*,
+                                   estimated by least squares from the input steps (SGD only);
   posterior given w_0..w_20, D     (--posterior-bound, SGD only, slow) w* estimated by MAP from the 21
                                    input steps knowing D exactly (the exact minibatch-noise covariance)
                                    and the prior w* ~ N(0, I); the run then rolled with the exact mean.
+With --ablation, also: the fixed-point model with isotropic noise (gamma=0), and its forecast alone (the
+first-last model's per-run forecast without the pooled map it is stacked on).
 The last lines check the issue's targets.
 
-Usage: python benchmarks/adaptive_syn1.py [--data DIR] [--posterior-bound]
+Usage: python benchmarks/adaptive_syn1.py [--data DIR] [--posterior-bound] [--ablation]
 """
 
 import argparse
@@ -37,7 +41,8 @@ N_IN = 21
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "syn1_reference"
 PAPER_LFD2 = {"gd": np.array([.207, 4.39, 44.9, 81.1]), "sgd": np.array([11.0, 53.0, 195, 278])}
 SELECTORS = {"first-last": FirstLastSelector, "all": AllSelector, "last": LastSelector,
-             "introspection": IntrospectionSelector, "last-5+first": lambda: StepSelector(steps=(0, 16, 17, 18, 19, 20))}
+             "introspection": IntrospectionSelector,
+             "last-5+first": lambda: StepSelector(steps=(0, 16, 17, 18, 19, 20))}
 ALPHAS = (0.0, 0.01, 0.1, 1.0, 10.0)
 LR_SGD, BATCH, N_ROWS = 0.001, 8, 100
 
@@ -74,6 +79,18 @@ def oracle(S, generator_seed, optimizer, test):
         raise RuntimeError(f"regenerated w_0 differs from the file by {mismatch}: not the PROTOCOL.md generator")
     m = S.shape[1] - N_IN
     return np.stack([roll(runs[i][3], w_star[i], S[i, N_IN - 1], m) for i in test])
+
+
+def known_dynamics(S, generator_seed, test):
+    """Each run's exact mean dynamics M, w* by least squares from w_{t+1} - w_t + M w_t = M w* + noise."""
+    w_star, runs = syn1_truth(generator_seed, "sgd")
+    m, out = S.shape[1] - N_IN, []
+    for i in test:
+        M, W = runs[i][3], S[i, :N_IN]
+        rhs = (np.diff(W, axis=0) + W[:-1] @ M.T).reshape(-1)
+        mu = np.linalg.lstsq(np.tile(M, (N_IN - 1, 1)), rhs, rcond=None)[0]
+        out.append(roll(M, mu, W[-1], m))
+    return np.stack(out)
 
 
 def posterior_bound(S, generator_seed, test):
@@ -121,13 +138,18 @@ def fmt(values):
     return [f"{num(a)} ({num(b)})" for a, b in zip(mean, std)]
 
 
-def run(optimizer, data, with_posterior):
+def run(optimizer, data, with_posterior, ablation=False):
     rows = {name: [] for name in ("fixed point (first-last)", "fixed point (all)", "fixed point (CV)",
                                   "LFD-2 lstsq", "best linear (dev)", "oracle given w_20, D, w*")}
+    if optimizer == "sgd":
+        rows["exact mean dynamics, w* by LS"] = []
     if with_posterior:
         rows["posterior given w_0..w_20, D"] = []
+    if ablation:
+        rows["ablation: isotropic noise (gamma=0)"] = []
+        rows["ablation: per-run forecast alone"] = []
     linear_test = {}
-    seconds = []
+    seconds, cv_choices = [], []
     for sample in range(1, 6):
         S = np.load(data / f"syn1_3d_{optimizer}_sample{sample}.npy")
         X, Y = split_sequences(S, n_input_steps=N_IN)
@@ -139,16 +161,25 @@ def run(optimizer, data, with_posterior):
             seconds.append(time.perf_counter() - start)
             fitted[name] = est
             rows[f"fixed point ({name})"].append(mse(Y[test], est.predict(X[test])))
+        if ablation:
+            est = FixedPointFarcaster(block_size=3, gamma=0.0, device="cpu").fit(X[train], Y[train])
+            rows["ablation: isotropic noise (gamma=0)"].append(mse(Y[test], est.predict(X[test])))
+            est = fitted["first-last"]
+            alone = est._dynamics(X[test], est.horizon_, est.kappa_, est.rate_, est.rate_std_, est.gamma_)
+            rows["ablation: per-run forecast alone"].append(mse(Y[test], alone))
         search = GridSearchCV(FixedPointFarcaster(block_size=3, device="cpu"),
                               {"selector": [FirstLastSelector(), AllSelector()]}, refit=False,
                               cv=KFold(5, shuffle=True, random_state=0), scoring=make_checkpoint_scorer(CHECKPOINTS))
         search.fit(X[:150], Y[:150])
-        chosen = fitted["all" if isinstance(search.best_params_["selector"], AllSelector) else "first-last"]
+        choice = "all" if isinstance(search.best_params_["selector"], AllSelector) else "first-last"
+        cv_choices.append(choice)
+        chosen = fitted[choice]
         rows["fixed point (CV)"].append(mse(Y[test], chosen.predict(X[test])))
         best = None
         for sel_name, make in SELECTORS.items():
             for alpha in ALPHAS:
-                est = LinearFarcaster(selector=make(), solver="lstsq", alpha=alpha, device="cpu").fit(X[train], Y[train])
+                est = LinearFarcaster(selector=make(), solver="lstsq", alpha=alpha, device="cpu")
+                est.fit(X[train], Y[train])
                 result = mse(Y[test], est.predict(X[test]))
                 linear_test.setdefault((sel_name, alpha), []).append(result)
                 score = dev_mse(est, X, Y)
@@ -158,19 +189,23 @@ def run(optimizer, data, with_posterior):
                     rows["LFD-2 lstsq"].append(result)
         rows["best linear (dev)"].append(best[1])
         rows["oracle given w_20, D, w*"].append(mse(Y[test], oracle(S, sample, optimizer, range(150, 200))))
+        if optimizer == "sgd":
+            rows["exact mean dynamics, w* by LS"].append(mse(Y[test], known_dynamics(S, sample, range(150, 200))))
         if with_posterior:
             rows["posterior given w_0..w_20, D"].append(mse(Y[test], posterior_bound(S, sample, range(150, 200))))
     per_checkpoint = np.min([np.mean(v, axis=0) for v in linear_test.values()], axis=0)
-    return rows, per_checkpoint, float(np.median(seconds))
+    return rows, per_checkpoint, float(np.median(seconds)), cv_choices
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--posterior-bound", action="store_true", help="also the slow known-D posterior bound (SGD)")
+    parser.add_argument("--ablation", action="store_true", help="also gamma=0 and the per-run forecast alone")
     args = parser.parse_args(argv)
     for optimizer in ("sgd", "gd"):
-        rows, per_checkpoint, seconds = run(optimizer, args.data, args.posterior_bound and optimizer == "sgd")
+        with_posterior = args.posterior_bound and optimizer == "sgd"
+        rows, per_checkpoint, seconds, cv_choices = run(optimizer, args.data, with_posterior, args.ablation)
         print(f"\nSyn-1 {optimizer.upper()} (authors' files), MSE x1e4, mean (std) over 5 trials")
         print("| model | " + " | ".join(f"w{c}" for c in CHECKPOINTS) + " |")
         print("|---|" + "---|" * len(CHECKPOINTS))
@@ -180,7 +215,8 @@ def main(argv=None):
               + " | ".join(f"{v:.3g}" for v in per_checkpoint) + " |")
         ours = np.mean(rows["fixed point (CV)"], axis=0)
         linear_floor = np.minimum(per_checkpoint, np.mean(rows["best linear (dev)"], axis=0))
-        print(f"median FixedPointFarcaster fit: {seconds:.2f} s")
+        print(f"median FixedPointFarcaster fit: {seconds:.2f} s; input steps chosen by CV per trial: "
+              + ", ".join(cv_choices))
         print("fixed point (CV) / best linear per checkpoint: "
               + " / ".join(f"{r:.3f}" for r in ours / linear_floor)
               + f"  -> never worse: {bool(np.all(ours <= linear_floor))}")

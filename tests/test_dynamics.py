@@ -73,8 +73,8 @@ def test_slabs_and_partial_blocks_do_not_change_the_forecast():
     X, Y = S[:, :21], S[:, 21:]
     params = dict(block_size=3, kappa=0.05, rate=0.05, rate_std=0.01, gamma=4.0, device="cpu")
     one_slab = FixedPointFarcaster(**params).fit(X, Y).predict(X)
-    # slab_size 4 rounds down to one block of 3: slabs [0:3], [3:6], [6:7] (a partial block of 1)
-    many_slabs = FixedPointFarcaster(slab_size=4, **params).fit(X, Y).predict(X)
+    # slab_size 4 * n_rates rounds down to one block of 3: slabs [0:3], [3:6], [6:7] (a partial block of 1)
+    many_slabs = FixedPointFarcaster(slab_size=4 * 40, **params).fit(X, Y).predict(X)
     np.testing.assert_allclose(many_slabs, one_slab, rtol=1e-10, atol=1e-12)
     W = torch.as_tensor(X[:, :, 6:7]).permute(0, 2, 1)
     alone = fixed_point_forecast(W, 5, 0.05, 0.05, 0.01, gamma=4.0).permute(0, 2, 1).numpy()

@@ -141,7 +141,8 @@ class FixedPointFarcaster(BaseForecaster):
         The hyperparameter search sees at most this many parameters (whole blocks spread evenly over the
         vector), so its cost does not grow with n_params; the chosen setting is then refitted on all of them.
     slab_size : int, default=1048576
-        Parameters read at a time (rounded down to whole blocks); bounds memory independently of n_params.
+        Bounds memory independently of n_params: the per-run model reads slab_size / n_rates parameters
+        at a time (whole blocks), the pooled linear maps slab_size.
     device : str, default="auto"
         "auto" (CUDA when available), "cpu" or "cuda".
     random_state : None, int or RandomState, default=None
@@ -306,9 +307,10 @@ class FixedPointFarcaster(BaseForecaster):
         return np.where(den > 1e-24 * scale, num / np.where(den > 0, den, 1.0), 0.0)
 
     def _slabs(self, n_params):
-        """Slabs of whole blocks: slab_size rounded down to a multiple of the block size."""
+        """Slabs of whole blocks whose rate-grid tensors (n_rates x parameters x steps) hold about as many
+        numbers as a slab of the linear farcasters' rows (slab_size x steps)."""
         b = self.block_size_
-        return iter_param_slabs(n_params, max(b, self.slab_size // b * b))
+        return iter_param_slabs(n_params, max(b, self.slab_size // self.n_rates // b * b))
 
     def _dynamics(self, X, m, kappa, rate, rate_std, gamma):
         """The fixed-point forecast of every sequence, shaped (n_sequences, m, n_params)."""
@@ -316,7 +318,8 @@ class FixedPointFarcaster(BaseForecaster):
         everything = np.arange(X.shape[0])
         for params in self._slabs(X.shape[2]):
             rows = read_rows(X, everything, slice(None), params, self.device_, torch.float64)  # (n, p, T)
-            out[:, :, params] = self._dynamics_rows(rows, m, kappa, rate, rate_std, gamma).permute(0, 2, 1).cpu().numpy()
+            F = self._dynamics_rows(rows, m, kappa, rate, rate_std, gamma)
+            out[:, :, params] = F.permute(0, 2, 1).cpu().numpy()
         return out
 
     def _dynamics_rows(self, rows, m, kappa, rate, rate_std, gamma):
