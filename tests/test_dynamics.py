@@ -157,3 +157,14 @@ def test_syn1_gd_with_every_input_step_stays_exact(syn1_reference):
     lfn = LinearFarcaster(selector=AllSelector(), solver="lstsq", device="cpu").fit(X, Y)
     assert np.all(mse <= 1e-6 + np.asarray(checkpoint_mse(Y_test, lfn.predict(X_test), CHECKPOINTS,
                                                           n_input_steps=21, scale=1e4)) * 10)
+
+
+@pytest.mark.parametrize("S", [np.ones((6, 15, 4)),                                        # no drift, no noise
+                               0.1 * np.arange(15.0)[None, :, None] + np.zeros((6, 1, 4)),  # drift, no decay
+                               1e6 * np.random.default_rng(8).normal(size=(6, 15, 4))])     # huge white noise
+def test_degenerate_trajectories_give_finite_forecasts(S):
+    est = FixedPointFarcaster(device="cpu").fit(S[:, :10], S[:, 10:])
+    prediction = est.predict(S[:, :10])
+    assert np.isfinite(prediction).all()
+    if np.ptp(S[:, :, 0]) == 0 or np.allclose(np.diff(S, 2, axis=1), 0):  # what the pooled map gets exactly
+        np.testing.assert_allclose(prediction, S[:, 10:], atol=1e-9)
