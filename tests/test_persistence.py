@@ -37,8 +37,14 @@ def test_forecaster_round_trip(cls, case, tmp_path):
     _same_params(est, loaded)
     np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
     np.testing.assert_array_equal(loaded.predict(X, m=2), est.predict(X, m=2))
-    assert loaded.history_ == est.history_ and loaded.n_epochs_ == est.n_epochs_
-    assert loaded.coef_.dtype == est.coef_.dtype and loaded.steps_.dtype == est.steps_.dtype
+    fitted = [name for name in vars(est) if name.endswith("_") and not name.startswith("_")]
+    for name in fitted:
+        saved, restored = getattr(est, name), getattr(loaded, name)
+        if isinstance(saved, np.ndarray):
+            assert restored.dtype == saved.dtype, name
+            np.testing.assert_array_equal(restored, saved)
+        elif isinstance(saved, (int, float, str, list, dict, tuple)):
+            assert restored == saved, name
 
 
 @pytest.mark.parametrize("cls", SELECTOR_CLASSES)
