@@ -64,3 +64,9 @@ def test_paper_protocol_lfd2(syn1_reference, optimizer, lr, beta, expected):
     np.testing.assert_allclose(row[:3], expected[:3], rtol=0.1)
     # w_200 depends on where early stopping lands; it stays within the paper's order of magnitude.
     assert row[3] < 2 * expected[3]
+
+
+def test_default_lfn_keeps_float64_data_exact_on_gd(syn1_reference):
+    """The paper solver computes in the data's precision: float32 would ruin LFN's exact warm start."""
+    row = table_row(syn1_reference, "gd", lambda: LFNForecaster(device="cpu", random_state=0))
+    assert np.all(row <= 1e-3), row

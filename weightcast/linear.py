@@ -331,7 +331,9 @@ class LinearFarcaster(BaseForecaster):
 
     def _solve_paper(self, X, Y, steps, device, generator, validation_data, reducer=LOCAL):
         """Adam on L1 + beta * L_grad over minibatches of sequences, with early stopping."""
-        dtype = torch.float32
+        # float32 as in the paper, unless the data are float64: the exact warm start of a map over nearly
+        # collinear steps (LFN) cancels large coefficients and loses everything when rounded to float32.
+        dtype = torch.float64 if X.dtype == np.float64 else torch.float32
         if validation_data is not None:
             if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
                 raise TypeError("validation_data must be a tuple (X_val, Y_val)")
