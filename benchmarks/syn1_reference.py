@@ -45,7 +45,7 @@ def paper_protocol(model, optimizer):
     lr = PAPER_LR[model][optimizer] if isinstance(PAPER_LR[model], dict) else PAPER_LR[model]
     selector = StepSelector(steps=(0, 6, 10, 15)) if model == "lfs" else None
     return CLASSES[model](selector=selector, solver="paper", init="default", lr=lr,
-                          beta=1e-4 if optimizer == "gd" else 1e-6, batch_size=32, patience=5, validation_loss="l1",
+                          beta=1e-4 if optimizer == "gd" else 1e-6, batch_size=32, patience=5,
                           max_epochs=10_000, device="cpu", random_state=0)
 
 

@@ -13,14 +13,13 @@ import pytest
 
 from weightcast import split_sequences
 from weightcast.io import (
-    FORMAT_NAME,
-    FORMAT_VERSION,
     SequenceView,
     SequenceWriter,
     open_sequences,
     read_metadata,
     write_sequences,
 )
+from weightcast.io.hdf5 import FORMAT_NAME, FORMAT_VERSION
 
 
 @pytest.fixture

@@ -139,15 +139,16 @@ def test_paper_solver_is_reproducible_and_seeded():
     assert not np.allclose(a.coef_, c.coef_)
 
 
-def test_paper_solver_early_stopping_restores_the_best_validation_weights():
+@pytest.mark.parametrize("validation_loss, power", [("l1", 1), ("mse", 2)])
+def test_paper_solver_early_stopping_restores_the_best_validation_weights(validation_loss, power):
     S = decaying_sequences(n_sequences=40, noise=0.05, dtype=np.float32)
     X, Y = split_sequences(S, n_input_steps=10)
-    est = LFD2Forecaster(init="default", lr=0.05, patience=3, max_epochs=500, device="cpu",
-                         random_state=0).fit(X[:30], Y[:30], validation_data=(X[30:], Y[30:]))
+    est = LFD2Forecaster(init="default", lr=0.05, patience=3, max_epochs=500, validation_loss=validation_loss,
+                         device="cpu", random_state=0).fit(X[:30], Y[:30], validation_data=(X[30:], Y[30:]))
     losses = [h["validation_loss"] for h in est.history_]
     assert est.n_epochs_ < 500
     assert all(b >= min(losses) for b in losses[-3:])          # stopped after 3 epochs without a new best
-    restored = np.abs(est.predict(X[30:]) - Y[30:]).mean()
+    restored = (np.abs(est.predict(X[30:]) - Y[30:]) ** power).mean()
     assert restored == pytest.approx(min(losses), rel=1e-4)
 
 

@@ -4,6 +4,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from weightcast import (
     AllSelector,
+    FixedPointFarcaster,
     FirstLastSelector,
     IntrospectionSelector,
     LastSelector,
@@ -17,6 +18,7 @@ from weightcast import (
 )
 
 ESTIMATOR_CLASSES = [LinearFarcaster, LFD2Forecaster, LFNForecaster, LFSForecaster, LFLForecaster]
+ESTIMATOR_CLASSES += [FixedPointFarcaster]
 SELECTOR_CLASSES = [AllSelector, FirstLastSelector, LastSelector, SampledSelector, IntrospectionSelector,
                     StepSelector]
 

@@ -60,7 +60,13 @@ def test_default_lfd2_paper_solver(syn1_reference, optimizer, expected):
 def test_paper_protocol_lfd2(syn1_reference, optimizer, lr, beta, expected):
     """The paper's protocol: Adam from nn.Linear's init, L1 early stopping with patience 5."""
     row = table_row(syn1_reference, optimizer, lambda: LFD2Forecaster(
-        init="default", lr=lr, beta=beta, validation_loss="l1", max_epochs=10_000, device="cpu", random_state=0))
+        init="default", lr=lr, beta=beta, max_epochs=10_000, device="cpu", random_state=0))
     np.testing.assert_allclose(row[:3], expected[:3], rtol=0.1)
     # w_200 depends on where early stopping lands; it stays within the paper's order of magnitude.
     assert row[3] < 2 * expected[3]
+
+
+def test_default_lfn_keeps_float64_data_exact_on_gd(syn1_reference):
+    """The paper solver computes in the data's precision: float32 would ruin LFN's exact warm start."""
+    row = table_row(syn1_reference, "gd", lambda: LFNForecaster(device="cpu", random_state=0))
+    assert np.all(row <= 1e-3), row

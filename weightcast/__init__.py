@@ -2,6 +2,8 @@
 
 from ._version import __version__
 from .datasets import split_sequences
+from .dynamics import FixedPointFarcaster
+from .io.persistence import load, save
 from .linear import LFD2Forecaster, LFLForecaster, LFNForecaster, LFSForecaster, LinearFarcaster
 from .metrics import CheckpointScorer, checkpoint_mse, make_checkpoint_scorer
 from .selection import (
@@ -20,6 +22,7 @@ __all__ = [
     "LFNForecaster",
     "LFSForecaster",
     "LFLForecaster",
+    "FixedPointFarcaster",
     "AllSelector",
     "FirstLastSelector",
     "LastSelector",
@@ -30,4 +33,6 @@ __all__ = [
     "CheckpointScorer",
     "make_checkpoint_scorer",
     "split_sequences",
+    "save",
+    "load",
 ]

@@ -6,6 +6,7 @@ So every dataset of shape (n_sequences, n_steps, n_params) is read as blocks of 
 (sequence, parameter) x (time), one slab of parameters at a time, and memory is bounded by the slab.
 """
 
+import functools
 import numbers
 import os
 
@@ -16,8 +17,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
+from .io.persistence import PersistenceMixin
+
 __all__ = ["BaseForecaster", "resolve_device", "iter_param_slabs", "read_rows", "read_block", "is_lazy",
-           "aligned_slab_size"]
+           "aligned_slab_size", "atomic_fit"]
 
 FLOAT_DTYPES = (np.float32, np.float64)
 
@@ -32,6 +35,8 @@ def resolve_device(device):
         resolved = torch.device(device)
     except RuntimeError as exc:
         raise ValueError(f"unknown device {device!r}: use 'auto', 'cpu' or 'cuda'") from exc
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"unsupported device {device!r}: use 'auto', 'cpu' or 'cuda'")
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was asked for but CUDA is not available here; "
                          "use device='auto' or 'cpu'")
@@ -69,9 +74,9 @@ def read_block(data, seqs, steps, params, out=None):
     """
     if not is_lazy(data):
         return np.asarray(data[seqs][:, steps, params])
-    if out is not None and out.shape != (len(np.arange(data.shape[0])[seqs]), len(np.arange(data.shape[1])[steps]),
-                                         len(range(*params.indices(data.shape[2])))):
-        out = None
+    shape = (len(np.arange(data.shape[0])[seqs]), len(np.arange(data.shape[1])[steps]),
+             len(range(*params.indices(data.shape[2]))))
+    out = out if out is not None and out.shape == shape else None
     block = data.read_block(seqs, steps, params, out=out)
     # min and max propagate NaN and inf, without a mask as large as the slab
     if block.size and not torch.isfinite(torch.stack(torch.aminmax(torch.from_numpy(block)))).all():
@@ -91,6 +96,27 @@ def read_rows(data, seqs, steps, params, device, dtype):
     return rows.permute(0, 2, 1)
 
 
+def atomic_fit(fit):
+    """Decorate a ``fit`` method so that if it raises (even ``KeyboardInterrupt``) the estimator keeps the
+    state it had before the call: unfitted, or fitted on the previous data, never half of each."""
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        before = dict(vars(self))
+        try:
+            return fit(self, *args, **kwargs)
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(before)
+            raise
+    return wrapper
+
+
+def _check_forecast(block, params, dtype):
+    if not np.all(np.isfinite(block)):
+        raise ValueError(f"the forecast overflows {np.dtype(dtype)} (in parameters {params.start}.."
+                         f"{params.stop - 1}): X is too large for this model's coefficients; rescale X")
+
+
 def _check_positive_int(value, name, minimum=1, allow_none=False):
     if value is None and allow_none:
         return
@@ -100,7 +126,7 @@ def _check_positive_int(value, name, minimum=1, allow_none=False):
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
 
 
-class BaseForecaster(RegressorMixin, BaseEstimator):
+class BaseForecaster(PersistenceMixin, RegressorMixin, BaseEstimator):
     """Shared machinery of weightcast forecasters (not used directly).
 
     Conventions: ``X`` has shape (n_sequences, n_input_steps, n_params) and ``Y`` (n_sequences, m,
@@ -144,8 +170,12 @@ class BaseForecaster(RegressorMixin, BaseEstimator):
         if X3.shape[2] != Y3.shape[2]:
             raise ValueError(f"X and Y disagree on the number of parameters: X has {X3.shape[2]}, "
                              f"Y has {Y3.shape[2]} (shapes {X.shape} and {Y.shape})")
+        if X3.shape[2] == 0:
+            raise ValueError(f"X has no parameters (shape {X.shape}): each step needs at least one")
         if Y3.shape[1] < 1:
             raise ValueError(f"Y has no target steps (shape {Y.shape})")
+        if X3.shape[2] < 1:
+            raise ValueError(f"X has no parameters (shape {X.shape}): nothing to fit")
         self.n_params_in_ = X3.shape[2]
         self._y_ndim = Y.ndim
         self._X_ndim = X.ndim
@@ -221,7 +251,9 @@ class BaseForecaster(RegressorMixin, BaseEstimator):
         if out is None:
             Y_pred = np.empty((n_seq, m, n_params), dtype=X.dtype)
             for params in slabs:
-                Y_pred[:, :, params] = forecast(params)
+                with np.errstate(over="ignore"):  # an overflowing cast is reported just below
+                    Y_pred[:, :, params] = forecast(params)
+                _check_forecast(Y_pred[:, :, params], params, X.dtype)
             return Y_pred
         from .io.hdf5 import SequenceView, SequenceWriter, read_metadata
 
@@ -240,7 +272,9 @@ class BaseForecaster(RegressorMixin, BaseEstimator):
                 block = forecast(params)
                 if staging is None:
                     staging = np.empty(block.shape, dtype=X.dtype)
-                np.copyto(staging[:, :, :block.shape[2]], block, casting="same_kind")
+                with np.errstate(over="ignore"):
+                    np.copyto(staging[:, :, :block.shape[2]], block, casting="same_kind")
+                _check_forecast(staging[:, :, :block.shape[2]], params, X.dtype)
                 writer.write_slab(params, staging[:, :, :block.shape[2]])
         return SequenceView(out)
 
@@ -271,4 +305,6 @@ def check_sequence_array(S, name="S"):
     if S.ndim != 3:
         raise ValueError(f"{name} must have shape (n_sequences, n_steps, n_params) or (n_sequences, n_steps), "
                          f"got an array of shape {S.shape}")
+    if S.shape[2] < 1:
+        raise ValueError(f"{name} has no parameters (shape {S.shape})")
     return S

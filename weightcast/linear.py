@@ -19,7 +19,9 @@ import torch
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
-from .base import BaseForecaster, aligned_slab_size, iter_param_slabs, read_block, read_rows, _check_positive_int
+from .base import (BaseForecaster, aligned_slab_size, atomic_fit, is_lazy, iter_param_slabs, read_block,
+                   read_rows, _check_positive_int)
+from .distributed import LOCAL, collective_fit
 from .selection import AllSelector, FirstLastSelector, IntrospectionSelector, LastSelector, _BaseSelector
 
 __all__ = ["LinearFarcaster", "LFD2Forecaster", "LFNForecaster", "LFSForecaster", "LFLForecaster"]
@@ -90,7 +92,7 @@ def _residual_norm(Xt, Tt, W, power, out=None):
     return float(torch.linalg.vector_norm(residual, ord=power)) ** power, residual
 
 
-def paper_gradient(W, blocks, first_change, beta, n_params, power=None):
+def paper_gradient(W, blocks, first_change, beta, n_params, reducer=LOCAL, power=None):
     """Gradient of the paper's loss L_pred + beta * L_grad for one minibatch of sequences.
 
     Analytic, so that it accumulates over parameter slabs in one pass: L_pred is a sum over rows, and
@@ -104,6 +106,7 @@ def paper_gradient(W, blocks, first_change, beta, n_params, power=None):
     first_change : tensor (batch,) of ||w_1 - w_0||_1, or None for no penalty.
     beta : float
     n_params : int, parameters per sequence (the mean of L_pred runs over all of them).
+    reducer : adds the sums over other ranks' parameters (n_params is then the global count).
     power : {1, 2} or None
         Also return the sum of |residual| ** power (the monitored loss, from the same pass).
 
@@ -132,6 +135,8 @@ def paper_gradient(W, blocks, first_change, beta, n_params, power=None):
             last_sign = last_change.sign_()
             change_grad = change_grad + torch.cat([torch.einsum("knp,np->nk", Xt, last_sign),
                                                    last_sign.sum(dim=1)[:, None]], dim=1)
+    grad, l1_total, power_total, change, change_grad = reducer.sum(  # other ranks' parameters
+        grad, l1_total, power_total, change, change_grad)
     grad /= n_sequences * n_params * W.shape[1]
     if penalised:
         active = (change > first_change).to(W.dtype)
@@ -177,9 +182,9 @@ class LinearFarcaster(BaseForecaster):
     validation_fraction : float, default=0.2
         Share of the sequences held out for early stopping when ``fit`` gets no ``validation_data``.
         With 0, or a single sequence, the training sequences are monitored instead.
-    validation_loss : {"mse", "l1"}, default="mse"
-        What early stopping monitors on the held-out sequences: the mean squared error that forecasts
-        are scored by, or the paper's L_pred (element-wise L1, its protocol).
+    validation_loss : {"l1", "mse"}, default="l1"
+        What early stopping monitors on the held-out sequences: the paper's L_pred (element-wise mean
+        absolute error), or the mean squared error that checkpoint scores use.
     slab_size : int, default=1048576
         Parameters read at a time; bounds memory independently of n_params.
     device : str, default="auto"
@@ -223,7 +228,7 @@ class LinearFarcaster(BaseForecaster):
 
     def __init__(self, selector=None, m=None, solver="paper", init="lstsq", alpha=0.0, beta=1e-6,
                  fit_intercept=True, lr=1e-3, batch_size=32, max_epochs=1000, patience=5,
-                 validation_fraction=0.2, validation_loss="mse", slab_size=1_048_576, device="auto",
+                 validation_fraction=0.2, validation_loss="l1", slab_size=1_048_576, device="auto",
                  random_state=None, verbose=0):
         self.selector = selector
         self.m = m
@@ -260,7 +265,9 @@ class LinearFarcaster(BaseForecaster):
         return tags
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, Y, validation_data=None):
+    @atomic_fit
+    @collective_fit
+    def fit(self, X, Y, validation_data=None, *, reducer=None):
         """Fit the map from the input window ``X`` to the target steps ``Y``.
 
         Parameters
@@ -269,6 +276,9 @@ class LinearFarcaster(BaseForecaster):
         Y : array of shape (n_sequences, m, n_params), (n_sequences, m) or (n_sequences,)
         validation_data : tuple (X_val, Y_val) or None
             Sequences for the paper solver's early stopping. None holds out ``validation_fraction``.
+        reducer : None, LocalReducer or TorchDistributedReducer (:mod:`weightcast.distributed`)
+            Fit across the ranks of a torch.distributed job, each holding its own parameters of the
+            same sequences; every rank gets the same fit (see docs/distributed.md). None: one process.
         """
         self._check_params()
         device = self._check_runtime_params()
@@ -279,15 +289,22 @@ class LinearFarcaster(BaseForecaster):
         selector.fit_steps(X.shape[1])
         steps = selector.steps_
         generator = self._torch_generator(device)
+        reducer.agree(generator, n_sequences=X.shape[0], n_input_steps=X.shape[1], horizon=horizon,
+                      steps=steps, params=self.get_params(deep=False))
 
         if self.solver == "lstsq":
-            W = self._solve_lstsq(X, Y, steps, device)
+            W = self._solve_lstsq(X, Y, steps, device, reducer=reducer)
             history = []
         else:
             if self.beta > 0 and horizon >= 2 and X.shape[1] < 2:
                 raise ValueError(f"beta={self.beta} > 0 needs w_0 and w_1 for the gradient penalty, but X has "
                                  f"{X.shape[1]} input step(s) (n_features={X.shape[1]}); set beta=0")
-            W, history = self._solve_paper(X, Y, steps, device, generator, validation_data)
+            W, history = self._solve_paper(X, Y, steps, device, generator, validation_data, reducer)
+        if not np.all(np.isfinite(W)):
+            size = ("" if is_lazy(X) or is_lazy(Y)  # not a read of a whole file just for a message
+                    else f" (largest magnitude {max(np.abs(X).max(), np.abs(Y).max()):.3g})")
+            raise ValueError(f"the {self.solver!r} solver produced non-finite coefficients: the data{size} "
+                             "overflow its float32/float64 arithmetic; rescale X and Y")
 
         self.selector_ = selector
         self.steps_ = steps
@@ -314,8 +331,8 @@ class LinearFarcaster(BaseForecaster):
                 raise TypeError(f"{name} must be a finite real number, got {value!r}")
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
-        if self.lr == 0:
-            raise ValueError("lr must be > 0")
+        if not 0 < self.lr <= 1e30:  # Adam's float32 step overflows far below float64's range
+            raise ValueError(f"lr must be > 0 and at most 1e30, got {self.lr}")
         if self.validation_fraction >= 1:
             raise ValueError(f"validation_fraction must be < 1, got {self.validation_fraction}")
         _check_positive_int(self.batch_size, "batch_size")
@@ -329,7 +346,7 @@ class LinearFarcaster(BaseForecaster):
             mask[-1] = 0
         return mask
 
-    def _solve_lstsq(self, X, Y, steps, device, seqs=None):
+    def _solve_lstsq(self, X, Y, steps, device, seqs=None, reducer=LOCAL):
         """Exact (ridge) least squares by a streaming QR: one pass, float64, rank-deficiency safe.
 
         R and Q^T Y of the rows seen so far are updated by the QR of [R; new rows], a block of rows
@@ -340,7 +357,8 @@ class LinearFarcaster(BaseForecaster):
         n_fit = n_in + 1 if self.fit_intercept else n_in  # columns of [inputs, 1] that are fitted
         f64 = dict(device=device, dtype=torch.float64)
         R = torch.zeros(n_fit, n_fit, **f64)
-        R[:n_in, :n_in] = float(np.sqrt(self.alpha)) * torch.eye(n_in, **f64)
+        if reducer.rank == 0:  # the ridge rows count once over all ranks
+            R[:n_in, :n_in] = float(np.sqrt(self.alpha)) * torch.eye(n_in, **f64)
         QtY = torch.zeros(n_fit, horizon, **f64)
         rows = _Rows(X, Y, steps, self.slab_size, device, progress=self.verbose > 0)
         width = _QR_BLOCK if device.type == "cpu" else None  # a GPU takes a whole slab at once
@@ -361,8 +379,12 @@ class LinearFarcaster(BaseForecaster):
                 B[:, n_fit:end] = Tt[:, start:start + end - n_fit]
                 Q, R = torch.linalg.qr(A[:, :end].T)
                 QtY = Q.T @ B[:, :end].T
+        R, QtY = reducer.combine_qr(R, QtY)  # other ranks' rows
         # R is tiny: solve on the CPU with an SVD-based solver that tolerates rank deficiency.
-        solution = scipy.linalg.lstsq(R.cpu().numpy(), QtY.cpu().numpy(), lapack_driver="gelsd")[0]
+        R, QtY = R.cpu().numpy(), QtY.cpu().numpy()
+        if not (np.all(np.isfinite(R)) and np.all(np.isfinite(QtY))):
+            raise ValueError("the least-squares factors overflow float64: the data are too large; rescale X and Y")
+        solution = scipy.linalg.lstsq(R, QtY, lapack_driver="gelsd")[0]
         W = np.zeros((n_in + 1, horizon))
         W[:n_fit] = solution
         return W
@@ -376,13 +398,15 @@ class LinearFarcaster(BaseForecaster):
         order = torch.randperm(n_sequences, generator=generator).numpy()
         return np.sort(order[n_val:]), np.sort(order[:n_val])
 
-    def _solve_paper(self, X, Y, steps, device, generator, validation_data):
+    def _solve_paper(self, X, Y, steps, device, generator, validation_data, reducer=LOCAL):
         """Adam on L1 + beta * L_grad over minibatches of sequences, with early stopping.
 
         A minibatch reads its sequences' slabs once (L_grad combines a sequence's sums over every slab
         before the step), so an epoch reads each training sequence once and each held-out one once.
         """
-        dtype = torch.float32
+        # float32 as in the paper, unless the data are float64: the exact warm start of a map over nearly
+        # collinear steps (LFN) cancels large coefficients and loses everything when rounded to float32.
+        dtype = torch.float64 if X.dtype == np.float64 else torch.float32
         if validation_data is not None:
             if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
                 raise TypeError("validation_data must be a tuple (X_val, Y_val)")
@@ -396,16 +420,18 @@ class LinearFarcaster(BaseForecaster):
         rows = _Rows(X, Y, steps, self.slab_size, device, dtype, progress=self.verbose > 1)
         val_rows = rows if val_rows is None else val_rows
         n_columns, horizon, n_params = len(steps) + 1, Y.shape[1], X.shape[2]
+        reducer.agree(n_validation_sequences=len(val_seqs))
+        n_params = reducer.sum(n_params)  # the global parameter count
         mask = self._intercept_mask(n_columns, device, dtype)
 
         if self.init == "lstsq":
-            W0 = torch.as_tensor(self._solve_lstsq(X, Y, steps, device, seqs=train), dtype=dtype)
+            W0 = torch.as_tensor(self._solve_lstsq(X, Y, steps, device, train, reducer), dtype=dtype)
         else:  # nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and bias
             bound = 1.0 / np.sqrt(n_columns - 1)
             W0 = (torch.rand(n_columns, horizon, generator=generator, dtype=dtype) * 2 - 1) * bound
         W = (W0.to(device) * mask).requires_grad_(True)
         optimizer = torch.optim.Adam([W], lr=self.lr)
-        first_change = self._first_change(X, device) if self.beta > 0 and horizon >= 2 else None
+        first_change = self._first_change(X, device, reducer) if self.beta > 0 and horizon >= 2 else None
 
         def first_change_of(batch):
             return None if first_change is None else first_change[torch.as_tensor(batch, device=device)]
@@ -419,6 +445,7 @@ class LinearFarcaster(BaseForecaster):
                 for Xt, Tt in val_rows.blocks(val_seqs, desc="validation"):
                     loss, residual = _residual_norm(Xt, Tt, W, power, out=residual)
                     total += loss
+                total = reducer.sum(total)  # other ranks' parameters
             return total / (len(val_seqs) * n_values)
 
         history = []
@@ -451,7 +478,7 @@ class LinearFarcaster(BaseForecaster):
                 with torch.no_grad():
                     grad, batch_total, batch_power = paper_gradient(
                         W, rows.blocks(batch, desc="epoch"), first_change_of(batch), self.beta, n_params,
-                        power=power)
+                        reducer, power=power)
                 train_total += batch_total
                 if fused and record(*pending[:2], batch_power / (len(train) * n_values), pending[2]):
                     stopped = True
@@ -477,14 +504,25 @@ class LinearFarcaster(BaseForecaster):
                              f"{X_val.shape} vs X {X.shape}, Y_val {Y_val.shape} vs Y {Y.shape}")
         return X_val, Y_val[:, :Y.shape[1]]
 
-    def _first_change(self, X, device):
+    def _first_change(self, X, device, reducer=LOCAL):
         """Per sequence, ||w_1 - w_0||_1 over all parameters (the reference of L_grad), in float64."""
         total = torch.zeros(X.shape[0], device=device, dtype=torch.float64)
         everything = np.arange(X.shape[0])
         for params in iter_param_slabs(X.shape[2], aligned_slab_size(X, self.slab_size)):
             first_two = read_rows(X, everything, [0, 1], params, device, torch.float64)
             total += (first_two[..., 1] - first_two[..., 0]).abs().sum(dim=1)
+        total = reducer.sum(total)  # other ranks' params
         return total
+
+    def _validate_loaded_state(self):
+        """Called by :func:`weightcast.load`: the restored arrays must fit together."""
+        n_in = len(self.steps_)
+        for name, shape in (("coef_", (n_in, self.horizon_)), ("intercept_", (self.horizon_,))):
+            value = getattr(self, name)
+            if not (isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.shape == shape):
+                raise ValueError(f"{name} must be a float array of shape {shape}")
+        if self.steps_.dtype.kind not in "iu" or np.any((self.steps_ < 0) | (self.steps_ >= self.n_features_in_)):
+            raise ValueError(f"steps_ {self.steps_} do not index a window of {self.n_features_in_} steps")
 
     # ------------------------------------------------------------------ predict
     def predict(self, X, m=None, out=None):
@@ -510,7 +548,10 @@ class LinearFarcaster(BaseForecaster):
         X, X_ndim = self._validate_predict_data(X)
         m = self._predict_horizon(m)
         device = self._check_runtime_params()
-        W = torch.as_tensor(np.vstack([self.coef_, self.intercept_[None]])[:, :m], device=device)
+        # In the wider of the data's and the coefficients' precision (float32 coefficients must not round
+        # float64 X).
+        W = np.vstack([self.coef_, self.intercept_[None]])[:, :m].astype(np.result_type(self.coef_, X.dtype))
+        W = torch.as_tensor(W, device=device)
         everything = np.arange(X.shape[0])
 
         scratch = [None]  # one output buffer for every slab: spares the page faults of fresh ones

@@ -29,6 +29,21 @@ def _as_target_array(Y, name):
     raise ValueError(f"{name} must have shape (n_sequences, m, n_params), got {Y.shape}")
 
 
+def _check_scale(scale):
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not np.isfinite(scale) or scale <= 0:
+        raise ValueError(f"scale must be a finite number > 0, got {scale!r}")
+
+
+def _check_checkpoints(checkpoints):
+    try:
+        checkpoints = np.atleast_1d(np.asarray(checkpoints))
+    except ValueError:  # ragged nesting
+        checkpoints = np.asarray([None])
+    if checkpoints.ndim != 1 or checkpoints.size == 0 or not np.issubdtype(checkpoints.dtype, np.integer):
+        raise ValueError(f"checkpoints must be a non-empty sequence of integers, got {checkpoints!r}")
+    return checkpoints
+
+
 def checkpoint_mse(Y_true, Y_pred, checkpoints, n_input_steps, scale=1.0):
     """MSE at each checkpoint: the mean over sequences and parameters of (what_c - w_c)^2.
 
@@ -56,11 +71,12 @@ def checkpoint_mse(Y_true, Y_pred, checkpoints, n_input_steps, scale=1.0):
     Y_true, Y_pred = _as_target_array(Y_true, "Y_true"), _as_target_array(Y_pred, "Y_pred")
     if Y_true.shape != Y_pred.shape:
         raise ValueError(f"Y_true and Y_pred have different shapes: {Y_true.shape} and {Y_pred.shape}")
+    if Y_true.shape[0] == 0 or Y_true.shape[2] == 0:
+        raise ValueError(f"Y_true and Y_pred are empty (shape {Y_true.shape}): no sequences or no parameters")
+    _check_scale(scale)
     if isinstance(n_input_steps, bool) or not isinstance(n_input_steps, numbers.Integral) or n_input_steps < 1:
         raise ValueError(f"n_input_steps must be a positive integer, got {n_input_steps!r}")
-    checkpoints = np.atleast_1d(np.asarray(checkpoints))
-    if checkpoints.size == 0 or not np.issubdtype(checkpoints.dtype, np.integer):
-        raise ValueError(f"checkpoints must be a non-empty sequence of integers, got {checkpoints!r}")
+    checkpoints = _check_checkpoints(checkpoints)
     columns = checkpoints - n_input_steps
     m = Y_true.shape[1]
     if np.any((columns < 0) | (columns >= m)):
@@ -69,7 +85,8 @@ def checkpoint_mse(Y_true, Y_pred, checkpoints, n_input_steps, scale=1.0):
     diff = Y_true[:, columns].astype(np.float64) - Y_pred[:, columns].astype(np.float64)
     mse = np.mean(diff ** 2, axis=(0, 2)) * scale
     if not np.all(np.isfinite(mse)):
-        raise ValueError("checkpoint MSE is not finite: Y_true or Y_pred holds NaN or inf")
+        raise ValueError("checkpoint MSE is not finite: Y_true or Y_pred holds NaN or inf, or their difference "
+                         "overflows float64")
     return mse
 
 
@@ -83,7 +100,8 @@ class CheckpointScorer:
     def __init__(self, checkpoints=(40, 80, 160, 200), aggregate="mean", scale=1.0):
         if aggregate not in ("mean", "max"):
             raise ValueError(f"aggregate must be 'mean' or 'max', got {aggregate!r}")
-        self.checkpoints = tuple(int(c) for c in np.atleast_1d(checkpoints))
+        _check_scale(scale)
+        self.checkpoints = tuple(int(c) for c in _check_checkpoints(checkpoints))
         self.aggregate = aggregate
         self.scale = scale
 

@@ -11,6 +11,9 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .base import atomic_fit
+from .io.persistence import PersistenceMixin
+
 __all__ = [
     "AllSelector",
     "FirstLastSelector",
@@ -21,7 +24,10 @@ __all__ = [
 ]
 
 
-class _BaseSelector(TransformerMixin, BaseEstimator):
+_MAX_STEPS = np.iinfo(np.intp).max // 8  # no array of 8-byte values has a longer axis
+
+
+class _BaseSelector(PersistenceMixin, TransformerMixin, BaseEstimator):
     """Keep the time steps ``steps_`` chosen by ``_choose(n_steps)`` from each window."""
 
     def __sklearn_tags__(self):
@@ -30,17 +36,24 @@ class _BaseSelector(TransformerMixin, BaseEstimator):
         tags.requires_fit = True
         return tags
 
+    @atomic_fit
     def fit(self, X, y=None):
         """Choose the steps for windows shaped like ``X`` (only ``X.shape[1]`` is used)."""
         X = validate_data(self, X, allow_nd=True, dtype="numeric", reset=True)
         return self.fit_steps(X.shape[1])
 
+    @atomic_fit
     def fit_steps(self, n_steps):
         """Choose the steps for windows of ``n_steps`` time steps without looking at data."""
         if isinstance(n_steps, (bool, np.bool_)) or not isinstance(n_steps, numbers.Integral) or n_steps < 1:
             raise ValueError(f"a window needs at least one time step, got n_steps={n_steps!r}")
+        if n_steps > _MAX_STEPS:
+            raise ValueError(f"n_steps={n_steps} is more time steps than any array can hold")
         self.n_features_in_ = int(n_steps)
-        self.steps_ = np.asarray(self._choose(int(n_steps)), dtype=np.intp)
+        try:
+            self.steps_ = np.asarray(self._choose(int(n_steps)), dtype=np.intp)
+        except MemoryError:  # only an absurd n_steps gets here: no such window fits in memory either
+            raise ValueError(f"n_steps={n_steps} is too many time steps to index") from None
         return self
 
     def transform(self, X):
@@ -52,6 +65,13 @@ class _BaseSelector(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self)
         return np.asarray([f"w{step}" for step in self.steps_], dtype=object)
+
+    def _validate_loaded_state(self):
+        """Called by :func:`weightcast.load`: the restored steps must index the window."""
+        steps, n_steps = self.steps_, self.n_features_in_
+        if not (isinstance(steps, np.ndarray) and steps.ndim == 1 and steps.dtype.kind in "iu"
+                and isinstance(n_steps, int) and np.all((steps >= 0) & (steps < n_steps))):
+            raise ValueError(f"steps_ {steps!r} do not index a window of {n_steps!r} steps")
 
     def _choose(self, n_steps):
         raise NotImplementedError

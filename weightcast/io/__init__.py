@@ -1,23 +1,9 @@
-"""Reading and writing weight-sequence files."""
+"""Files: weight-sequence datasets in HDF5 (lazy views, chunked writer), model persistence without
+pickle, and atomic writes."""
 
-from .hdf5 import (
-    DEFAULT_DATASET,
-    FORMAT_NAME,
-    FORMAT_VERSION,
-    SequenceView,
-    SequenceWriter,
-    open_sequences,
-    read_metadata,
-    write_sequences,
-)
+from .atomic import atomic_output
+from .hdf5 import SequenceView, SequenceWriter, open_sequences, read_metadata, write_sequences
+from .persistence import FORMAT_VERSION, load, register_persistable, save
 
-__all__ = [
-    "DEFAULT_DATASET",
-    "FORMAT_NAME",
-    "FORMAT_VERSION",
-    "SequenceView",
-    "SequenceWriter",
-    "open_sequences",
-    "read_metadata",
-    "write_sequences",
-]
+__all__ = ["atomic_output", "save", "load", "register_persistable", "FORMAT_VERSION", "SequenceView",
+           "SequenceWriter", "open_sequences", "read_metadata", "write_sequences"]

@@ -1,0 +1,76 @@
+"""`weightcast fit` and `weightcast predict` from the command line."""
+
+import os
+
+import numpy as np
+import pytest
+
+from weightcast import LFD2Forecaster, load, split_sequences
+from weightcast.cli import main
+from weightcast.io.commands import read_data
+
+RNG = np.random.default_rng(0)
+S = np.cumsum(RNG.normal(size=(6, 30, 4)), axis=1).astype(np.float32)
+
+
+@pytest.fixture
+def data(tmp_path):
+    np.save(tmp_path / "S.npy", S)
+    return tmp_path / "S.npy"
+
+
+def test_fit_then_predict(data, tmp_path, capsys):
+    model, out = tmp_path / "lfd2.wcm", tmp_path / "forecast.npy"
+    assert main(["fit", str(data), "--model", "lfd2", "--n-input-steps", "21", "--m", "6",
+                 "--save", str(model)]) == 0
+    est = load(model)
+    X, Y = split_sequences(S, 21, 6)
+    reference = LFD2Forecaster(solver="lstsq", random_state=0).fit(X, Y)
+    np.testing.assert_array_equal(est.coef_, reference.coef_)
+    assert main(["predict", str(model), str(data), "--out", str(out), "--m", "4"]) == 0
+    np.testing.assert_array_equal(np.load(out), reference.predict(X, m=4))
+    assert "forecast of shape (6, 4, 4)" in capsys.readouterr().out
+    assert sorted(os.listdir(tmp_path)) == ["S.npy", "forecast.npy", "lfd2.wcm"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["fit", "{data}", "--n-input-steps", "40", "--save", "{tmp}/m"], "leaves no target step"),
+    (["fit", "{tmp}/absent.npy", "--n-input-steps", "5", "--save", "{tmp}/m"], "no data file"),
+    (["fit", "{tmp}/data.csv", "--n-input-steps", "5", "--save", "{tmp}/m"], "unsupported file type '.csv'"),
+    (["fit", "{data}", "--n-input-steps", "5", "--save", "{tmp}/no/dir/m"], "does not exist"),
+    (["fit", "{data}", "--n-input-steps", "5", "--dataset", "w", "--save", "{tmp}/m"], "HDF5"),
+    (["predict", "{data}", "{data}", "--out", "{tmp}/p.npy"], "not a weightcast model file"),
+    (["predict", "{tmp}/m", "{data}", "--out", "{tmp}/p.txt"], "unsupported file type '.txt'"),
+])
+def test_errors_exit_2_with_a_message(data, tmp_path, capsys, argv, message):
+    assert main(["fit", str(data), "--n-input-steps", "21", "--save", str(tmp_path / "m")]) == 0
+    argv = [a.format(data=data, tmp=tmp_path) for a in argv]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "p.npy").exists() and not (tmp_path / "p.txt").exists()
+
+
+def test_predict_needs_enough_input_steps(data, tmp_path, capsys):
+    main(["fit", str(data), "--n-input-steps", "21", "--save", str(tmp_path / "m")])
+    np.save(tmp_path / "short.npy", S[:, :10])
+    assert main(["predict", str(tmp_path / "m"), str(tmp_path / "short.npy"), "--out", str(tmp_path / "p.npy")]) == 2
+    assert "at least 21 input steps" in capsys.readouterr().err
+
+
+def test_read_data_is_read_only_and_refuses_pickles(data, tmp_path):
+    S_read = read_data(data)
+    assert not S_read.flags.writeable
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="not a readable .npy"):
+        read_data(tmp_path / "objects.npy")
+
+
+def test_predict_refuses_models_that_do_not_forecast(data, tmp_path, capsys):
+    from weightcast import AllSelector, LFLForecaster
+    AllSelector().fit(np.zeros((2, 21))).save(tmp_path / "selector.wcm")
+    LFLForecaster().save(tmp_path / "unfitted.wcm")
+    out = tmp_path / "p.npy"
+    assert main(["predict", str(tmp_path / "selector.wcm"), str(data), "--out", str(out)]) == 2
+    assert main(["predict", str(tmp_path / "unfitted.wcm"), str(data), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "AllSelector, not a forecaster" in err and "is not fitted" in err and not out.exists()

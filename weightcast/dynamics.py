@@ -1,0 +1,405 @@
+"""A farcaster that identifies each run's own dynamics and stacks them on a pooled linear map.
+
+Model of one block of coordinates (``block_size`` consecutive parameters of one sequence): the weights
+relax towards a fixed point mu at a rate r shared by the block, with minibatch noise that shrinks with the
+distance to the fixed point (SGD in the interpolation regime)::
+
+    w_{t+1} - mu = a (w_t - mu) + e_t,   a = 1 - r,
+    e_t ~ N(0, kappa^2 |w_t - mu|^2 / b  (I_b + gamma d d^T)),   d the unit direction of the drift.
+
+Per block, the unknowns are mu (b numbers) and a; ``kappa``, ``gamma`` and a Gaussian prior on r are
+pooled over all blocks and runs. Given a on a grid, the profile likelihood in mu has a closed form: mu lies
+on the line through the drift estimate, at the distance s that balances the drift (which says how far mu
+is when a is right) and the size of the noise (which says how far mu is whatever a is); s solves a
+quadratic. The forecast is the posterior mean over the rate grid of ``w_n - (1 - a^k) s d``. A pooled
+linear map over the selected input steps is then refitted with this forecast as one more column (one
+coefficient per output step, least squares on the training runs), so whatever the pooled map already gets
+right is kept and the per-run model only adds what it explains beyond it.
+
+Cost is linear in n_params and memory is bounded by a slab: blocks never straddle a slab.
+"""
+
+import numbers
+
+import numpy as np
+import torch
+from sklearn.base import clone
+from tqdm.auto import tqdm
+
+from .base import BaseForecaster, atomic_fit, iter_param_slabs, read_rows, _check_positive_int
+from .linear import LinearFarcaster
+from .selection import FirstLastSelector, _BaseSelector
+
+__all__ = ["FixedPointFarcaster"]
+
+# Search grid around the data-driven anchors (multiples of kappa0 and of r0).
+_KAPPA_FACTORS = (0.7, 1.0, 1.4)
+_RATE_FACTORS = (0.8, 1.0, 1.25)
+_RATE_STD_FACTORS = (0.06, 0.2)
+_GAMMAS = (0.0, 8.0, 64.0)
+_TINY = 1e-300
+
+
+def fixed_point_forecast(W, m, kappa, rate, rate_std, n_rates=40, gamma=0.0):
+    """Posterior-mean forecast of the block fixed-point model.
+
+    Parameters
+    ----------
+    W : tensor of shape (n_blocks, b, n + 1), float64
+        Input windows, one block of b coordinates per row, time last.
+    m : int
+        Steps to forecast.
+    kappa, rate, rate_std : float
+        Noise-to-distance ratio, prior mean and standard deviation of the per-step rate r = 1 - a.
+    n_rates : int
+        Points of the rate grid (rate +- 4 rate_std, kept inside (0, 1)).
+    gamma : float
+        Anisotropy: the noise variance along the drift is (1 + gamma) times the variance across it.
+
+    Returns
+    -------
+    tensor of shape (n_blocks, b, m)
+    """
+    n_blocks, b, n1 = W.shape
+    n = n1 - 1
+    dev, dt = W.device, W.dtype
+    if n == 0:  # a single input step shows no drift: the forecast stays put
+        return W[:, :, -1:].expand(n_blocks, b, m)
+    low = max(rate - 4 * rate_std, rate / 20)
+    r = torch.linspace(low, min(rate + 4 * rate_std, 0.99), n_rates, device=dev, dtype=dt)
+    a = 1 - r
+    # u_t = w_{t+1} - a w_t = (1 - a) mu + e_t; weights 1/var_t relative to the last step: a^(2(n - t)).
+    u = W[None, :, :, 1:] - a[:, None, None, None] * W[None, :, :, :-1]          # (G, R, b, n)
+    t = torch.arange(n, device=dev, dtype=dt)
+    omega = a[:, None] ** (2 * (n - t))[None, :]                                 # (G, n)
+    omega_sum = omega.sum(1)
+    u_bar = (omega[:, None, None, :] * u).sum(3) / omega_sum[:, None, None]      # (G, R, b)
+    resid = (omega[:, None, None, :] * (u - u_bar[..., None]) ** 2).sum((2, 3))  # A: (G, R)
+    z0 = W[None, :, :, -1] - u_bar / r[:, None, None]                            # w_n - mu_hat(a)
+    dist = z0.norm(dim=2).clamp_min(_TINY)                                       # L
+    drift_prec = (r ** 2 * omega_sum)[:, None]                                   # B
+    direction = z0 / dist[..., None]                                             # (G, R, b)
+    # Noise covariance (kappa^2 s^2 / b) (I + gamma d d^T), d = direction: the part of the residuals
+    # and of the drift along u weighs 1 / (1 + gamma).
+    along = (omega[:, None, :] * torch.einsum("grbn,grb->grn", u - u_bar[..., None], direction) ** 2).sum(2)
+    resid = resid - along + along / (1 + gamma)
+    drift_w = drift_prec / (1 + gamma)
+    k2 = kappa ** 2
+    # d/ds of the profile negative log-likelihood = 0:  n k2 s^2 + B L s - (A + B L^2) = 0 (A, B weighted
+    # as above); its positive root, written without the cancellation of (-B L + sqrt(...)) for small kappa.
+    c = resid + drift_w * dist ** 2
+    s = 2 * c / (drift_w * dist + torch.sqrt((drift_w * dist) ** 2 + 4 * n * k2 * c))
+    s = s.clamp_min(_TINY)
+    nll = ((resid + drift_w * (dist - s) ** 2) * b / (2 * k2 * s ** 2) + n * b * torch.log(s)
+           - b * n * (n + 1) / 2 * torch.log(a)[:, None]
+           + 0.5 * b * torch.log(drift_prec * b / (k2 * s ** 2)))                # Laplace term for mu
+    log_post = -0.5 * ((r - rate) / rate_std)[:, None] ** 2 - nll
+    log_post = torch.nan_to_num(log_post, nan=-np.inf)
+    post = torch.softmax(log_post, dim=0)                                        # over the rate grid
+    post = torch.nan_to_num(post, nan=1.0 / n_rates)
+    steps = torch.arange(1, m + 1, device=dev, dtype=dt)
+    decay = 1 - a[:, None] ** steps[None, :]                                     # (G, m)
+    shift = torch.einsum("gm,gr,grb->rbm", decay, post * s, direction)
+    return W[:, :, -1:] - shift
+
+
+class FixedPointFarcaster(BaseForecaster):
+    """Per-run fixed-point dynamics with state-dependent noise, stacked on a pooled linear map.
+
+    Each block of ``block_size`` consecutive parameters of a run is modelled as relaxing towards its own
+    fixed point at its own rate, with noise proportional to the distance still to go; the run's 21-odd
+    input steps identify where the fixed point is from both the drift and the size of the noise. The
+    resulting forecast enters a pooled least-squares map over the selected input steps as one more
+    column, so the model can only add to what the shared linear map explains on the training runs.
+
+    Parameters
+    ----------
+    selector : step selector or None, default=None
+        Input steps of the pooled linear part (None: :class:`FirstLastSelector`, LFD-2's w_0 and w_n;
+        use :class:`AllSelector` for noiseless gradient descent, where LFN is exact).
+    m : int or None, default=None
+        Horizon: number of target steps to fit and to predict by default. None uses every step of Y.
+    block_size : int, default=64
+        Coordinates that share a rate and a noise scale (a block never spans two sequences or two slabs).
+        1 makes the model fully channel independent.
+    kappa : float or None, default=None
+        Noise-to-distance ratio ``|e_t| / |w_t - mu|`` (of the noise across the drift). None: chosen with
+        the rate prior and ``gamma`` on a grid around an estimate from the training trajectories (least-squares
+        training error of the whole model).
+    rate, rate_std : float or None, default=None
+        Mean and standard deviation of the Gaussian prior on the per-step rate r = 1 - a. None: searched
+        like ``kappa``.
+    gamma : float or None, default=None
+        Anisotropy of the noise: its variance along the drift direction is (1 + gamma) times its variance
+        across it. Large values make the distance to the fixed point rest on the noise across the drift,
+        which the drift itself does not inform. None: searched over 0, 8 and 64.
+    n_rates : int, default=40
+        Points of the rate grid the posterior is computed on.
+    alpha : float, default=0.0
+        Ridge penalty of the pooled linear part (as in :class:`LinearFarcaster`).
+    search_params : int, default=65536
+        The hyperparameter search sees at most this many parameters (whole blocks spread evenly over the
+        vector), so its cost does not grow with n_params; the chosen setting is then refitted on all of them.
+    slab_size : int, default=1048576
+        Bounds memory independently of n_params: the per-run model reads slab_size / n_rates parameters
+        at a time (whole blocks), the pooled linear maps slab_size.
+    device : str, default="auto"
+        "auto" (CUDA when available), "cpu" or "cuda".
+    random_state : None, int or RandomState, default=None
+        Accepted for a uniform interface; the fit is deterministic.
+    verbose : int, default=0
+        0 is silent; 1 shows a progress bar over the searched hyperparameters.
+
+    Attributes
+    ----------
+    linear_ : LinearFarcaster
+        Pooled map from the selected input steps to the targets.
+    dynamics_linear_ : LinearFarcaster
+        Pooled map from the same input steps to the fixed-point forecast (what the forecast does not add).
+    stack_coef_ : ndarray of shape (m,)
+        Weight of the fixed-point forecast's new part at each output step.
+    kappa_, rate_, rate_std_, gamma_ : float
+        Hyperparameters used.
+    search_ : list of dict
+        Every hyperparameter setting tried with its training MSE (on the search subset).
+    steps_ : ndarray of int
+    horizon_ : int
+    block_size_ : int
+    n_features_in_ : int
+    n_params_in_ : int
+    device_ : torch.device
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from weightcast import FixedPointFarcaster, split_sequences
+    >>> rng = np.random.default_rng(0)
+    >>> t = np.arange(60.0)[None, :, None]
+    >>> rate = rng.uniform(0.03, 0.06, size=(40, 1, 1))
+    >>> mu, w0 = rng.normal(size=(40, 1, 3)), rng.uniform(size=(40, 1, 3))
+    >>> S = mu + (1 - rate) ** t * (w0 - mu)
+    >>> X, Y = split_sequences(S, n_input_steps=21)
+    >>> est = FixedPointFarcaster(block_size=3, device="cpu").fit(X, Y)
+    >>> est.predict(X).shape
+    (40, 39, 3)
+    """
+
+    def __init__(self, selector=None, m=None, block_size=64, kappa=None, rate=None, rate_std=None, gamma=None,
+                 n_rates=40, alpha=0.0, search_params=65_536, slab_size=1_048_576, device="auto", random_state=None,
+                 verbose=0):
+        self.selector = selector
+        self.m = m
+        self.block_size = block_size
+        self.kappa = kappa
+        self.rate = rate
+        self.rate_std = rate_std
+        self.gamma = gamma
+        self.n_rates = n_rates
+        self.alpha = alpha
+        self.search_params = search_params
+        self.slab_size = slab_size
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @classmethod
+    def get_test_params(cls):
+        return [{"device": "cpu"},
+                {"block_size": 1, "kappa": 0.5, "rate": 0.1, "rate_std": 0.05, "gamma": 1.0, "n_rates": 8,
+                 "device": "cpu"}]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # A forecaster of smooth trajectories is a poor general regressor on scikit-learn's generic data.
+        tags.regressor_tags.poor_score = True
+        return tags
+
+    # ------------------------------------------------------------------ fit
+    @atomic_fit
+    def fit(self, X, Y, validation_data=None):
+        """Fit the pooled maps and choose the noise and rate hyperparameters on the training runs.
+
+        Parameters
+        ----------
+        X : array of shape (n_sequences, n_input_steps, n_params) or (n_sequences, n_input_steps)
+        Y : array of shape (n_sequences, m, n_params), (n_sequences, m) or (n_sequences,)
+        validation_data : None
+            Accepted for a uniform interface with :class:`LinearFarcaster`; unused (every fit is closed form).
+        """
+        self._check_params()
+        device = self._check_runtime_params()
+        X, Y = self._validate_fit_data(X, Y)
+        horizon = self._target_horizon(Y.shape[1])
+        Y = Y[:, :horizon]
+        selector = FirstLastSelector() if self.selector is None else clone(self.selector)
+        selector.fit_steps(X.shape[1])
+        self.device_ = device
+        self.block_size_ = min(self.block_size, X.shape[2])
+
+        linear = self._linear(selector).fit(X, Y)
+        # The search runs on at most search_params parameters (whole blocks spread over the vector).
+        X_search, Y_search = self._search_subset(X, Y)
+        subset = X_search is not X
+        linear_search = self._linear(selector).fit(X_search, Y_search) if subset else linear
+        residual = Y_search - linear_search.predict(X_search)
+        candidates = self._candidates(X_search, Y_search, device)
+        best, self.search_ = None, []
+        for config in tqdm(candidates, disable=self.verbose == 0, desc="search", leave=False):
+            dynamics_linear, coef, mse = self._fit_stack(X_search, residual, selector, config)
+            self.search_.append({**dict(zip(("kappa", "rate", "rate_std", "gamma"), config)), "train_mse": mse})
+            if best is None or mse < best[0]:
+                best = (mse, config, dynamics_linear, coef)
+        _, config, self.dynamics_linear_, self.stack_coef_ = best
+        if subset:
+            self.dynamics_linear_, self.stack_coef_, _ = self._fit_stack(X, Y - linear.predict(X), selector, config)
+        self.kappa_, self.rate_, self.rate_std_, self.gamma_ = config
+        self.linear_ = linear
+        self.selector_ = selector
+        self.steps_ = linear.steps_
+        self.horizon_ = horizon
+        return self
+
+    def _fit_stack(self, X, residual, selector, config):
+        """The pooled map of the fixed-point forecast, and the weight of what it adds to the residual."""
+        F = self._dynamics(X, residual.shape[1], *config)
+        dynamics_linear = self._linear(selector).fit(X, F)
+        new_part = F - dynamics_linear.predict(X)
+        coef = self._stack(new_part, residual)
+        return dynamics_linear, coef, float(np.mean((residual - coef[None, :, None] * new_part) ** 2))
+
+    def _search_subset(self, X, Y):
+        b = self.block_size_
+        n_blocks, keep = X.shape[2] // b, self.search_params // b
+        if X.shape[2] <= self.search_params or keep == 0:
+            return X, Y
+        blocks = np.unique(np.linspace(0, n_blocks - 1, keep).round().astype(int))
+        params = (blocks[:, None] * b + np.arange(b)[None, :]).ravel()
+        return X[:, :, params], Y[:, :, params]
+
+    def _check_params(self):
+        if self.selector is not None and not isinstance(self.selector, _BaseSelector):
+            raise TypeError(f"selector must be a weightcast step selector or None, got {self.selector!r}")
+        _check_positive_int(self.block_size, "block_size")
+        _check_positive_int(self.n_rates, "n_rates", minimum=2)
+        _check_positive_int(self.search_params, "search_params")
+        for name in ("kappa", "rate", "rate_std", "gamma", "alpha"):
+            value = getattr(self, name)
+            if value is None and name != "alpha":
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+                raise TypeError(f"{name} must be a finite real number{'' if name == 'alpha' else ' or None'}, "
+                                f"got {value!r}")
+            non_negative = name in ("alpha", "gamma")
+            if value < 0 or (value == 0 and not non_negative):
+                raise ValueError(f"{name} must be {'>= 0' if non_negative else '> 0'}, got {value}")
+        if self.rate is not None and self.rate >= 1:
+            raise ValueError(f"rate must be < 1 (a per-step contraction), got {self.rate}")
+
+    def _linear(self, selector):
+        return LinearFarcaster(selector=selector, solver="lstsq", alpha=self.alpha, slab_size=self.slab_size,
+                               device=self.device)
+
+    @staticmethod
+    def _stack(new_part, residual):
+        """Least-squares weight of the new part at each output step (0 where it is identically zero)."""
+        num = np.einsum("nkp,nkp->k", new_part, residual)
+        den = np.einsum("nkp,nkp->k", new_part, new_part)
+        scale = np.einsum("nkp,nkp->k", residual, residual) + _TINY
+        return np.where(den > 1e-24 * scale, num / np.where(den > 0, den, 1.0), 0.0)
+
+    def _slabs(self, n_params):
+        """Slabs of whole blocks whose rate-grid tensors (n_rates x parameters x steps) hold about as many
+        numbers as a slab of the linear farcasters' rows (slab_size x steps)."""
+        b = self.block_size_
+        return iter_param_slabs(n_params, max(b, self.slab_size // self.n_rates // b * b))
+
+    def _dynamics(self, X, m, kappa, rate, rate_std, gamma):
+        """The fixed-point forecast of every sequence, shaped (n_sequences, m, n_params)."""
+        out = np.empty((X.shape[0], m, X.shape[2]), dtype=np.float64)
+        everything = np.arange(X.shape[0])
+        for params in self._slabs(X.shape[2]):
+            rows = read_rows(X, everything, slice(None), params, self.device_, torch.float64)  # (n, p, T)
+            F = self._dynamics_rows(rows, m, kappa, rate, rate_std, gamma)
+            out[:, :, params] = F.permute(0, 2, 1).cpu().numpy()
+        return out
+
+    def _dynamics_rows(self, rows, m, kappa, rate, rate_std, gamma):
+        n_seq, p, n1 = rows.shape
+        b = self.block_size_
+        full = p // b * b
+        parts = []
+        for start, stop, size in ((0, full, b), (full, p, p - full)):
+            if stop > start:
+                W = rows[:, start:stop].reshape(n_seq * ((stop - start) // size), size, n1)
+                F = fixed_point_forecast(W, m, kappa, rate, rate_std, self.n_rates, gamma)
+                parts.append(F.reshape(n_seq, stop - start, m))
+        return torch.cat(parts, dim=1)
+
+    def _candidates(self, X, Y, device):
+        """Hyperparameter settings to try: the given values, else a grid around anchors from the data."""
+        gammas = _GAMMAS if self.gamma is None else (float(self.gamma),)
+        if None not in (self.kappa, self.rate, self.rate_std):
+            return [(float(self.kappa), float(self.rate), float(self.rate_std), g) for g in gammas]
+        kappa0, rate0 = self._anchors(X, Y, device)
+        kappas = [float(self.kappa)] if self.kappa is not None else [kappa0 * f for f in _KAPPA_FACTORS]
+        rates = [float(self.rate)] if self.rate is not None else [min(rate0 * f, 0.9) for f in _RATE_FACTORS]
+        grid = []
+        for kappa in kappas:
+            for rate in rates:
+                stds = [float(self.rate_std)] if self.rate_std is not None else [rate0 * f for f in _RATE_STD_FACTORS]
+                grid.extend((kappa, rate, std, g) for std in stds for g in gammas)
+        return grid
+
+    def _anchors(self, X, Y, device):
+        """Typical rate and noise-to-distance ratio of the training runs' whole trajectories (first slab).
+
+        Per coordinate, w_{t+1} = a w_t + c by least squares gives the rate 1 - a and the fixed point
+        c / (1 - a); per block, kappa^2 = sum |e_t|^2 / sum |w_t - mu|^2. Medians over the slab.
+        """
+        params = next(iter(self._slabs(X.shape[2])))
+        S = np.concatenate([X[:, :, params], Y[:, :, params]], axis=1)
+        S = torch.as_tensor(S, device=device, dtype=torch.float64).permute(0, 2, 1)       # (n, p, T)
+        prev, nxt = S[..., :-1], S[..., 1:]
+        prev_c, nxt_c = prev - prev.mean(-1, keepdim=True), nxt - nxt.mean(-1, keepdim=True)
+        a = (prev_c * nxt_c).sum(-1) / (prev_c ** 2).sum(-1).clamp_min(_TINY)
+        c = nxt.mean(-1) - a * prev.mean(-1)
+        r = 1 - a
+        ok = (r > 1e-6) & (r < 1)
+        rate0 = float(r[ok].median()) if bool(ok.any()) else 0.01
+        mu = c / r.where(ok, torch.ones_like(r))
+        err = ((nxt - a[..., None] * prev - c[..., None]) ** 2).sum(-1)
+        dist = ((prev - mu[..., None]) ** 2).sum(-1)
+        b = self.block_size_
+        full = S.shape[1] // b * b
+        if full and bool(ok.any()):
+            block_ok = ok[:, :full].reshape(S.shape[0], -1, b).all(-1)
+            err_b = err[:, :full].reshape(S.shape[0], -1, b).sum(-1)
+            dist_b = dist[:, :full].reshape(S.shape[0], -1, b).sum(-1)
+            ratio = (err_b / dist_b.clamp_min(_TINY)).sqrt()[block_ok & (dist_b > 0)]
+            kappa0 = float(ratio.median()) if ratio.numel() else 1.0
+        else:
+            kappa0 = 1.0
+        kappa0 = kappa0 if np.isfinite(kappa0) and kappa0 > 0 else 1.0
+        return kappa0, min(max(rate0, 1e-6), 0.9)
+
+    # ------------------------------------------------------------------ predict
+    def predict(self, X, m=None):
+        """Forecast the next ``m`` steps of each sequence.
+
+        Parameters
+        ----------
+        X : array of shape (n_sequences, n_input_steps, n_params) or (n_sequences, n_input_steps)
+        m : int or None, default=None
+            Steps to forecast, at most the fitted horizon.
+
+        Returns
+        -------
+        Y_pred : array of shape (n_sequences, m, n_params), or lifted like the ``X``/``Y`` of fit.
+        """
+        X, X_ndim = self._validate_predict_data(X)
+        m = self._predict_horizon(m)
+        self._check_runtime_params()
+        F = self._dynamics(X, m, self.kappa_, self.rate_, self.rate_std_, self.gamma_)
+        new_part = F - self.dynamics_linear_.predict(X, m=m)
+        Y_pred = self.linear_.predict(X, m=m) + self.stack_coef_[None, :m, None] * new_part
+        return self._format_prediction(Y_pred.astype(X.dtype, copy=False), X_ndim)
