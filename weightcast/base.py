@@ -78,8 +78,7 @@ def read_block(data, seqs, steps, params, out=None):
              len(range(*params.indices(data.shape[2]))))
     out = out if out is not None and out.shape == shape else None
     block = data.read_block(seqs, steps, params, out=out)
-    # min and max propagate NaN and inf, without a mask as large as the slab
-    if block.size and not torch.isfinite(torch.stack(torch.aminmax(torch.from_numpy(block)))).all():
+    if not _all_finite(block):
         start, stop, _ = params.indices(data.shape[2])
         raise ValueError(f"{data.source} holds NaN or inf (in parameters {start}..{stop - 1}); "
                          "weight sequences must be finite")
@@ -111,8 +110,17 @@ def atomic_fit(fit):
     return wrapper
 
 
+def _all_finite(block):
+    """True when ``block`` holds no NaN or inf; min and max propagate both, without a mask as large as the slab."""
+    if block.size == 0:
+        return True
+    if not block.dtype.isnative:  # torch reads native byte order only
+        return bool(np.isfinite(block).all())
+    return bool(torch.isfinite(torch.stack(torch.aminmax(torch.from_numpy(block)))).all())
+
+
 def _check_forecast(block, params, dtype):
-    if not np.all(np.isfinite(block)):
+    if not _all_finite(block):
         raise ValueError(f"the forecast overflows {np.dtype(dtype)} (in parameters {params.start}.."
                          f"{params.stop - 1}): X is too large for this model's coefficients; rescale X")
 
