@@ -16,10 +16,11 @@ a pickle, so joblib workers and DataLoader workers each open the file themselves
 import json
 import numbers
 import os
-import tempfile
 
 import h5py
 import numpy as np
+
+from .atomic import atomic_output
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "DEFAULT_DATASET", "SequenceWriter", "SequenceView",
            "open_sequences", "read_metadata", "write_sequences"]
@@ -345,7 +346,8 @@ class SequenceWriter:
     Two modes of safety:
 
     * default (``crash_safe=False``): the file is written under a temporary name in the same
-      directory and atomically renamed to ``path`` by :meth:`close` (after an fsync), so ``path`` either
+      directory and atomically renamed to ``path`` by :meth:`close` (after an fsync; see
+      :func:`weightcast.io.atomic_output`), so ``path`` either
       holds a complete file or is untouched. An exception inside a ``with`` block removes the
       temporary file. Use it for finished outputs (forecasts, converted files).
     * ``crash_safe=True``: a live recording. ``path`` is written in place in HDF5's single-writer /
@@ -418,9 +420,8 @@ class SequenceWriter:
                 os.remove(self.path)
             self._file = h5py.File(self.path, "x", libver="latest")
         else:
-            directory, name = os.path.split(self.path)
-            fd, self._tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-            os.close(fd)
+            self._atomic = atomic_output(self.path)  # a temporary name beside path, renamed on close
+            self._tmp = self._atomic.__enter__()
             self._file = h5py.File(self._tmp, "w", libver="latest")
         try:
             self._file.attrs["weightcast_format"] = FORMAT_NAME
@@ -539,11 +540,8 @@ class SequenceWriter:
             self._file.close()
             self._closed = True
             if self._tmp is not None:
-                with open(self._tmp, "rb+") as handle:
-                    os.fsync(handle.fileno())
-                os.replace(self._tmp, self.path)
                 self._tmp = None
-                _fsync_directory(os.path.dirname(self.path))
+                self._atomic.__exit__(None, None, None)  # fsync, then rename onto path
         except BaseException:
             self.abort()
             raise
@@ -556,11 +554,9 @@ class SequenceWriter:
         except Exception:  # already closed or never opened: nothing left to release
             pass
         if getattr(self, "_tmp", None) is not None:
-            try:
-                os.remove(self._tmp)
-            except FileNotFoundError:
-                pass
             self._tmp = None
+            stop = RuntimeError("writer aborted")
+            self._atomic.__exit__(type(stop), stop, None)  # removes the temporary file
 
     def _check_open(self):
         if self._closed:
@@ -589,19 +585,6 @@ def _param_attrs(names, shapes, n_params):
     return {"param_names": np.asarray([str(name) for name in names], dtype=h5py.string_dtype()),
             "param_shapes": json.dumps([list(shape) for shape in shapes]),
             "param_offsets": offsets}
-
-
-def _fsync_directory(directory):
-    try:
-        fd = os.open(directory or ".", os.O_RDONLY)
-    except OSError:  # some platforms cannot open directories; the rename is still atomic
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def write_sequences(path, S, dataset=DEFAULT_DATASET, *, steps=None, param_names=None, param_shapes=None,
