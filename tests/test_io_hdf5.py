@@ -95,14 +95,12 @@ def test_atomic_writer_leaves_nothing_on_error_or_when_incomplete(tmp_path, S):
 def test_crash_safe_recording_survives_sigkill(tmp_path):
     """A recorder killed mid-run leaves a file that opens and holds every flushed step."""
     path = tmp_path / "live.h5"
-    module = os.path.join(os.path.dirname(os.path.dirname(__file__)), "weightcast", "io", "hdf5.py")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     script = textwrap.dedent(f"""
-        import importlib.util, os, signal
+        import os, signal, sys
         import numpy as np
-        spec = importlib.util.spec_from_file_location("hdf5", {module!r})  # h5py only: a quick start
-        hdf5 = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(hdf5)
-        SequenceWriter = hdf5.SequenceWriter
+        sys.path.insert(0, {root!r})
+        from weightcast.io import SequenceWriter
         writer = SequenceWriter({str(path)!r}, 2, 50, chunk_steps=3, crash_safe=True)
         for t in range(8):  # two chunk rows (6 steps) flushed, 2 steps still buffered
             writer.append(np.full((2, 50), float(t)), step=10 * t)
