@@ -10,10 +10,12 @@ library's best linear farcaster chosen by ``GridSearchCV`` on the train + dev se
 
 Examples
 --------
->>> from weightcast.reproduce import reproduce
->>> result = reproduce("table6", trials=1, quick=True, models=["LFD-2"])
->>> [row["model"] for row in result["experiments"][0]["rows"]]
-['LFD-2', 'tuned']
+>>> from weightcast.reproduce import TABLES, format_markdown, reproduce
+>>> list(TABLES)
+['table2', 'table3', 'table5', 'table6', 'fig2']
+>>> result = reproduce("table6", trials=1, quick=True, models=["LFL"])   # LFL has no Table 6 row
+>>> result["experiments"][0]["rows"]
+[]
 """
 
 import inspect
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV, PredefinedSplit
+from sklearn.model_selection import GridSearchCV, KFold
 from tqdm.auto import tqdm
 
 from .base import resolve_device
@@ -87,9 +89,10 @@ TABLES = {
 
 # ---------------------------------------------------------------------------------------------- models
 def _paper(text):
-    """Parse the paper's cells, e.g. ``".207(.021) 4.39(.39)"``, into (means, stds)."""
+    """Parse the paper's cells, e.g. ``".207(.021) 4.39(.39)"``, into (means, stds, cells as printed)."""
     cells = re.findall(r"([\d.]+)\s*\(([\d.]+)\)", text)
-    return tuple(float(mean) for mean, _ in cells), tuple(float(std) for _, std in cells)
+    return (tuple(float(mean) for mean, _ in cells), tuple(float(std) for _, std in cells),
+            tuple(f"{mean} ({std})" for mean, std in cells))
 
 
 # The authors' Adam learning rates for LFD-2 per experiment, and beta (PROTOCOL.md, "Training").
@@ -112,7 +115,7 @@ def _paper_protocol(cls, lr, selector=None):
 @dataclass(frozen=True)
 class ModelEntry:
     """One row of the tables: ``factory(experiment, random_state, device, max_epochs) -> estimator``
-    (None: not implemented yet) and the paper's figures, ``paper[(table, experiment)] = (means, stds)``.
+    (None: not implemented yet) and the paper's figures, ``paper[(table, experiment)] = (means, stds, text)``.
     A model appears in the tables for which it has paper figures, and in Fig. 2 when ``in_fig2``."""
     name: str
     factory: object
@@ -204,8 +207,9 @@ class _WeightScorer:
 def _tuned_search(n_input_steps, n_weights, quick, device, random_state):
     """GridSearchCV over the linear farcasters (their selectors), solver, ridge alpha and beta.
 
-    One split, the paper's: fit on the 100 train sequences, score on the 50 dev ones; the best
-    configuration is then refitted on all 150. The test sequences are never seen.
+    Scored by 5-fold (quick: 3-fold) cross-validation over the 150 train + dev sequences (scikit-learn's default,
+    what a user would run); the best configuration is then refitted on all 150. The test sequences
+    are never seen. (The paper's single train/dev split is too noisy to rank close candidates.)
     """
     candidates = [FirstLastSelector(), AllSelector(), IntrospectionSelector(), LastSelector(),
                   StepSelector((0, 1, -1))]
@@ -222,15 +226,14 @@ def _tuned_search(n_input_steps, n_weights, quick, device, random_state):
     l1_selectors = [s for s in selectors if not isinstance(s, AllSelector)]
     if quick:
         grid = [{"solver": ["lstsq"], "selector": selectors, "alpha": [0.0, 1e-2]},
-                {"solver": ["paper"], "selector": l1_selectors[:2], "beta": [1e-6]}]
+                {"solver": ["paper"], "selector": l1_selectors[:1], "beta": [1e-6]}]
     else:
         grid = [{"solver": ["lstsq"], "selector": selectors, "alpha": [0.0, 1e-3, 1e-2, 1e-1]},
                 {"solver": ["paper"], "selector": l1_selectors, "beta": [0.0, 1e-6, 1e-4]}]
     base = LinearFarcaster(solver="lstsq", init="lstsq", lr=1e-3, patience=20,
                            max_epochs=QUICK_MAX_EPOCHS if quick else 2000, device=device,
                            random_state=random_state)
-    split = PredefinedSplit(np.r_[np.full(N_TRAIN, -1), np.zeros(N_DEV, dtype=int)])
-    return GridSearchCV(base, grid, scoring=_WeightScorer(n_weights), cv=split, refit=True,
+    return GridSearchCV(base, grid, scoring=_WeightScorer(n_weights), cv=KFold(3 if quick else 5), refit=True,
                         error_score="raise")
 
 
@@ -327,7 +330,7 @@ def _reproduce(table, trials, quick, device, models, progress):
         extra = {entry.name: {"seconds": 0.0} for entry in runnable}
         extra.update({TUNED: {"seconds": 0.0, "chosen": []}} if with_tuned else {})
         forecasts = {}
-        for trial in range(1, trials + 1):
+        for trial in range(1, trials + 1 if runnable or with_tuned else 1):
             data = _trial_data(experiment, spec, seed=trial)
             n = data["n_weights"]
             estimators = [(entry.name, entry.factory(experiment, trial, device, max_epochs)) for entry in runnable]
@@ -355,13 +358,15 @@ def _reproduce(table, trials, quick, device, models, progress):
             paper = None if entry is None else entry.paper.get((table, experiment))
             row = {"model": name, "implemented": name in rows,
                    "paper_mean": None if paper is None else list(paper[0]),
-                   "paper_std": None if paper is None else list(paper[1])}
+                   "paper_std": None if paper is None else list(paper[1]),
+                   "paper_text": None if paper is None else list(paper[2])}
             if name in rows:
                 figures = np.asarray(rows[name])
                 row.update(mean=figures.mean(axis=0).tolist(), std=figures.std(axis=0).tolist(),
                            per_trial=figures.tolist(), **extra[name])
             table_rows.append(row)
-        block = {"key": experiment, "label": EXPERIMENTS[experiment].label, "rows": table_rows}
+        block = {"key": experiment, "label": EXPERIMENTS[experiment].label, "rows": table_rows,
+                 "paper_best": _paper_best(table, experiment)}
         if spec.figure:
             block["sequence"] = N_TRAIN + N_DEV
             block["seed"] = 1
@@ -380,15 +385,18 @@ def _fmt(value):
         return "0"
     if abs(value) < 1e-3:
         return f"{value:.1e}"
-    decimals = 0 if abs(value) >= 99.95 else 1 if abs(value) >= 9.995 else 2 if abs(value) >= 0.9995 else 3
-    text = f"{value:.{decimals}f}"
+    if abs(value) < 0.9995:
+        text = f"{value:.3g}"
+    else:
+        decimals = 0 if abs(value) >= 99.95 else 1 if abs(value) >= 9.995 else 2
+        text = f"{value:.{decimals}f}"
     return text[1:] if text.startswith("0.") else text
 
 
-def paper_best(experiment_block):
-    """Per checkpoint, the lowest figure the paper reports in this block."""
-    papers = [row["paper_mean"] for row in experiment_block["rows"] if row["paper_mean"] is not None]
-    return np.min(papers, axis=0) if papers else None
+def _paper_best(table, experiment):
+    """Per checkpoint, the lowest figure the paper reports for any model in this table and experiment."""
+    figures = [entry.paper[(table, experiment)][0] for entry in MODELS if (table, experiment) in entry.paper]
+    return np.min(figures, axis=0).tolist() if figures else None
 
 
 def format_markdown(result, command=None):
@@ -411,8 +419,7 @@ def format_markdown(result, command=None):
         for row in block["rows"]:
             cells = [row["model"] + ("" if row["implemented"] else " (not implemented yet)")]
             for j in range(len(result["checkpoints"])):
-                paper = "" if row["paper_mean"] is None else (
-                    f" [{_fmt(row['paper_mean'][j])} ({_fmt(row['paper_std'][j])})]")
+                paper = "" if row["paper_text"] is None else f" [{row['paper_text'][j]}]"
                 if not row["implemented"]:
                     cells.append("n/a" + paper)
                     continue
@@ -422,10 +429,10 @@ def format_markdown(result, command=None):
                 cells.append(ours + paper)
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-        reference = paper_best(block)
+        reference = block["paper_best"]
         tuned = next((row for row in block["rows"] if row["model"] == TUNED), None)
         if tuned is not None and reference is not None:
-            at_or_below = int(np.sum(np.asarray(tuned["mean"]) <= reference))
+            at_or_below = int(np.sum(np.asarray(tuned["mean"]) <= np.asarray(reference)))
             lines += [f"Tuned row at or below the paper's best figure in {at_or_below} of "
                       f"{len(reference)} cells.", ""]
         if tuned is not None:
@@ -483,17 +490,18 @@ def _plot_fig2(result, path):
         forecast = np.asarray(block["forecasts"][name])
         for j in range(true.shape[1]):
             ax.plot(steps, true[:, j], color=colors[j % len(colors)], linewidth=1.2,
-                    label=f"true w[{j}]" if ax is axes[0][0] else None)
+                    label=f"w[{j}] true" if ax is axes[0][0] else None)
             ax.plot(steps[n_in:], forecast[:, j], color=colors[j % len(colors)], linestyle="--",
-                    linewidth=1.2, label=f"forecast w[{j}]" if ax is axes[0][0] else None)
+                    linewidth=1.2, label=f"w[{j}] forecast" if ax is axes[0][0] else None)
         ax.axvline(n_in - 1, color="grey", linewidth=0.8)
         ax.set_title(name)
         ax.set_xlabel("step")
     axes[0][0].set_ylabel("weight")
-    axes[0][0].legend(fontsize=7)
+    fig.legend(loc="lower center", ncol=2 * true.shape[1], fontsize=8, frameon=False)
     fig.suptitle(f"{block['label']}, test sequence {block['sequence']} (seed {block['seed']}): "
-                 f"inputs w_0..w_{n_in - 1}, forecast w_{n_in}..w_{len(true) - 1}", fontsize=9)
-    fig.tight_layout()
+                 f"inputs w_0..w_{n_in - 1} (left of the grey line), forecast w_{n_in}..w_{len(true) - 1} "
+                 "(dashed)", fontsize=9)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     _atomic_write(path, lambda stream: fig.savefig(stream, format="png", dpi=110))
     plt.close(fig)
     return True
