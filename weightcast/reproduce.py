@@ -317,6 +317,8 @@ def _reproduce(table, trials, quick, device, models, progress):
     with_tuned = models is None or TUNED in models
     max_epochs = QUICK_MAX_EPOCHS if quick else FULL_MAX_EPOCHS
     runnable = [entry for entry in entries if entry.factory is not None]
+    if spec.figure and not (runnable or with_tuned):
+        raise ValueError(f"{table} needs at least one implemented model; got models={models!r}")
     n_fits = len(spec.experiments) * trials * (len(runnable) + with_tuned)
     bar = tqdm(total=n_fits, desc=f"reproduce {table}", disable=not progress, file=sys.stderr)
 
@@ -386,7 +388,7 @@ def _fmt(value):
     if abs(value) < 1e-3:
         return f"{value:.1e}"
     if abs(value) < 0.9995:
-        text = f"{value:.3g}"
+        text = f"{value:#.3g}"
     else:
         decimals = 0 if abs(value) >= 99.95 else 1 if abs(value) >= 9.995 else 2
         text = f"{value:.{decimals}f}"
@@ -544,7 +546,8 @@ def register(subparsers):
                     "Writes TABLE.md and TABLE.json (and fig2.png) under --out.")
     parser.add_argument("table", choices=list(TABLES), help="which table or figure")
     parser.add_argument("--trials", type=_trials_argument, default=None,
-                        help="trials (generator and model seeds 1..N); default 5, or 1 with --quick")
+                        help="trials (generator and model seeds 1..N); default 5, or 1 with --quick; "
+                             "fig2 always uses trial 1")
     parser.add_argument("--quick", action="store_true",
                         help="a fast smoke run (under a minute): capped epochs, smaller tuning grid")
     parser.add_argument("--out", default="results", help="folder for the outputs (default: results)")
@@ -554,6 +557,7 @@ def register(subparsers):
 
 def _run(args):
     trials = args.trials if args.trials is not None else (1 if args.quick else 5)
+    trials = 1 if TABLES[args.table].figure else trials  # a figure shows one sequence of one trial
     resolve_device(args.device)
     check_output_folder(args.out)  # fail before the work, not after it
     command = " ".join(["weightcast reproduce", args.table, f"--trials {trials}"]
