@@ -207,9 +207,10 @@ class _WeightScorer:
 def _tuned_search(n_input_steps, n_weights, quick, device, random_state):
     """GridSearchCV over the linear farcasters (their selectors), solver, ridge alpha and beta.
 
-    Scored by 5-fold (quick: 3-fold) cross-validation over the 150 train + dev sequences (scikit-learn's default,
-    what a user would run); the best configuration is then refitted on all 150. The test sequences
-    are never seen. (The paper's single train/dev split is too noisy to rank close candidates.)
+    Scored by 5-fold (quick: 3-fold) cross-validation over the 150 train + dev sequences
+    (scikit-learn's default, what a user would run); the best configuration is then refitted on all
+    150. The test sequences are never seen. (The paper's single train/dev split is too noisy to rank
+    close candidates.)
     """
     candidates = [FirstLastSelector(), AllSelector(), IntrospectionSelector(), LastSelector(),
                   StepSelector((0, 1, -1))]
@@ -233,8 +234,8 @@ def _tuned_search(n_input_steps, n_weights, quick, device, random_state):
     base = LinearFarcaster(solver="lstsq", init="lstsq", lr=1e-3, patience=20,
                            max_epochs=QUICK_MAX_EPOCHS if quick else 2000, device=device,
                            random_state=random_state)
-    return GridSearchCV(base, grid, scoring=_WeightScorer(n_weights), cv=KFold(3 if quick else 5), refit=True,
-                        error_score="raise")
+    return GridSearchCV(base, grid, scoring=_WeightScorer(n_weights), cv=KFold(3 if quick else 5),
+                        refit=True, error_score="raise")
 
 
 def _describe(params):
