@@ -9,15 +9,6 @@ from weightcast.baselines import (CurveFitForecaster, DLinearForecaster, Introsp
 from weightcast.baselines._training import RowBlocks
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny tensors: extra threads only add contention on a loaded machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 FAST = {
     DLinearForecaster: dict(kernel_size=5, max_epochs=2),
     RMLPForecaster: dict(hidden_size=8, max_epochs=2),
