@@ -3,7 +3,6 @@ import pytest
 import torch
 
 from weightcast.baselines import IntrospectionForecaster
-from weightcast.baselines.introspection import ITERATIONS_PER_EPOCH
 
 
 def data(n_seq=8, n_params=5, seed=0):
@@ -66,7 +65,7 @@ def test_stratified_draws():
         rank = change / (n_seq * n_params)
         counts += [np.sum(rank >= 0.5), np.sum((rank >= 0.25) & (rank < 0.5)), np.sum(rank < 0.25)]
         n_batches += 1
-    assert n_batches == ITERATIONS_PER_EPOCH
+    assert n_batches == 1000
     assert counts.tolist() == [10 * n_batches, 5 * n_batches, 5 * n_batches]
 
 

@@ -249,12 +249,15 @@ class NeuralForecaster(BaseForecaster):
         X, X_ndim = self._validate_predict_data(X)
         m = self._predict_horizon(m)
         device = self._check_runtime_params()
-        module = self.module_.to(device)
+        # float64 data is forecast in float64 (a copy of the float32-trained module): results then do not
+        # depend, to float32 rounding, on how many sequences are predicted at once.
+        dtype = torch.float64 if X.dtype == np.float64 else torch.float32
+        module = self.module_.to(device) if dtype == torch.float32 else copy.deepcopy(self.module_).to(device, dtype)
         Y_pred = np.empty((X.shape[0], m, X.shape[2]), dtype=X.dtype)
         everything = np.arange(X.shape[0])
         with torch.no_grad():
             for params in iter_param_slabs(X.shape[2], self._slab_size(X.shape[2])):
-                inputs = read_rows(X, everything, self.in_steps_, params, device, torch.float32)
+                inputs = read_rows(X, everything, self.in_steps_, params, device, dtype)
                 chunk = max(1, PREDICT_CHUNK_ROWS // max(inputs.shape[0], 1))
                 chunk = inputs.shape[1] if self._mixes_coordinates() else chunk
                 outputs = [module(inputs[:, i:i + chunk])[..., :m] for i in range(0, inputs.shape[1], chunk)]

@@ -11,9 +11,6 @@ from ._training import NeuralForecaster, check_real
 
 __all__ = ["IntrospectionForecaster"]
 
-ITERATIONS_PER_EPOCH = 1000
-"""Adam steps between two validations ("epoch" here; the original counts 30,000 iterations)."""
-
 STRATA = ((0.5, 1.0, 10), (0.25, 0.5, 5), (0.0, 0.25, 5))
 """(low quantile, high quantile, share) of |w_t - w_0|: the original's 10 / 5 / 5 coordinates out of 20."""
 
@@ -79,8 +76,10 @@ class IntrospectionForecaster(NeuralForecaster):
         Adam learning rate; None means 5e-4 (original) or 0.005 (linear).
     batch_size : int or None, default=None
         Coordinate rows per step (original, default 20) or sequences per step (linear, default 32).
+    steps_per_epoch : int, default=1000
+        Adam steps between two validations (``variant="original"``, whose "epoch" is this many draws).
     max_epochs : int or None, default=None
-        None means 30 (original, x1000 steps) or 1000 (linear).
+        None means 30 (original: 30 x 1000 = the original's 30,000 steps) or 1000 (linear).
     patience : int or None, default=None
         Validations without improvement before stopping; None means none (original) or 20 (linear).
     validation_fraction : float, default=0.2
@@ -114,7 +113,7 @@ class IntrospectionForecaster(NeuralForecaster):
     """
 
     def __init__(self, variant="original", m=None, hidden_size=40, scale=1000.0, lr=None, batch_size=None,
-                 max_epochs=None, patience=None, validation_fraction=0.2, slab_size=1_048_576, device="auto",
+                 steps_per_epoch=1000, max_epochs=None, patience=None, validation_fraction=0.2, slab_size=1_048_576, device="auto",
                  random_state=None, verbose=0):
         self.variant = variant
         self.m = m
@@ -122,6 +121,7 @@ class IntrospectionForecaster(NeuralForecaster):
         self.scale = scale
         self.lr = lr
         self.batch_size = batch_size
+        self.steps_per_epoch = steps_per_epoch
         self.max_epochs = max_epochs
         self.patience = patience
         self.validation_fraction = validation_fraction
@@ -132,7 +132,7 @@ class IntrospectionForecaster(NeuralForecaster):
 
     @classmethod
     def get_test_params(cls):
-        return [{"max_epochs": 1, "hidden_size": 4, "device": "cpu", "random_state": 0},
+        return [{"steps_per_epoch": 10, "max_epochs": 2, "hidden_size": 4, "device": "cpu", "random_state": 0},
                 {"variant": "linear", "max_epochs": 3, "device": "cpu", "random_state": 0}]
 
     def _setting(self, name):
@@ -148,6 +148,7 @@ class IntrospectionForecaster(NeuralForecaster):
             raise ValueError(f"variant must be 'original' or 'linear', got {self.variant!r}")
         super()._check_params()
         _check_positive_int(self.hidden_size, "hidden_size")
+        _check_positive_int(self.steps_per_epoch, "steps_per_epoch")
         check_real(self.scale, "scale", low_inclusive=False)
 
     def _input_steps(self, n_steps):
@@ -176,7 +177,7 @@ class IntrospectionForecaster(NeuralForecaster):
         n = len(order)
         ranges = [(int(low * n), int(high * n), share) for low, high, share in STRATA]
         total = sum(share for _, _, share in STRATA)
-        for _ in range(ITERATIONS_PER_EPOCH):
+        for _ in range(self.steps_per_epoch):
             picks = []
             for low, high, share in ranges:
                 count = max(1, round(share * self._setting("batch_size") / total))
