@@ -1,6 +1,8 @@
 """weightcast: farcast neural-network weight trajectories with scikit-learn estimators backed by PyTorch."""
 
 from ._version import __version__
+from .baselines import (CurveFitForecaster, DLinearForecaster, IntrospectionForecaster, RMLPForecaster,
+                        WNNForecaster)
 from .datasets import split_sequences
 from .linear import LFD2Forecaster, LFLForecaster, LFNForecaster, LFSForecaster, LinearFarcaster
 from .metrics import CheckpointScorer, checkpoint_mse, make_checkpoint_scorer
@@ -30,4 +32,9 @@ __all__ = [
     "CheckpointScorer",
     "make_checkpoint_scorer",
     "split_sequences",
+    "DLinearForecaster",
+    "RMLPForecaster",
+    "IntrospectionForecaster",
+    "WNNForecaster",
+    "CurveFitForecaster",
 ]
