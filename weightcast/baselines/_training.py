@@ -194,7 +194,8 @@ class NeuralForecaster(BaseForecaster):
     def _train(self, module, rows, train, val_rows, val, generator):
         optimizer = torch.optim.Adam(module.parameters(), lr=self._setting("lr"))
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
-        best_loss, best_state, waited = self._evaluate(module, val_rows, val), None, 0
+        best_loss, waited = self._evaluate(module, val_rows, val), 0
+        best_state = copy.deepcopy(module.state_dict())
         history = []
         patience = self._setting("patience")
         epochs = tqdm(range(1, self._setting("max_epochs") + 1), disable=self.verbose == 0, desc=type(self).__name__,
@@ -209,8 +210,8 @@ class NeuralForecaster(BaseForecaster):
                 if penalty is not None:
                     loss = loss + penalty
                 if not torch.isfinite(loss):
-                    raise ValueError(f"{type(self).__name__} diverged: the training loss became {float(loss.detach())} "
-                                     f"in epoch {epoch}; lower lr or rescale the data")
+                    raise ValueError(f"{type(self).__name__} diverged: the training loss became "
+                                     f"{float(loss.detach())} in epoch {epoch}; lower lr or rescale the data")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -226,8 +227,7 @@ class NeuralForecaster(BaseForecaster):
                 waited += 1
                 if patience is not None and waited >= patience:
                     break
-        if best_state is not None:
-            module.load_state_dict(best_state)
+        module.load_state_dict(best_state)  # the initial weights if no epoch improved on them
         return history
 
     # ------------------------------------------------------------------ predict

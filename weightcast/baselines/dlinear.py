@@ -91,11 +91,11 @@ class DLinearForecaster(NeuralForecaster):
     --------
     >>> import numpy as np
     >>> from weightcast.baselines import DLinearForecaster
-    >>> t = np.arange(30.0)
-    >>> S = np.stack([np.outer(t, [0.1, -0.2]) + c for c in np.linspace(-1, 1, 8)])  # lines
-    >>> est = DLinearForecaster(normalization="last", max_epochs=300, random_state=0).fit(S[:, :20], S[:, 20:])
-    >>> bool(np.abs(est.predict(S[:, :20]) - S[:, 20:]).max() < 0.05)
-    True
+    >>> rng = np.random.default_rng(0)
+    >>> S = np.cumsum(rng.normal(size=(16, 30, 3)), axis=1)  # 16 sequences, 30 steps, 3 parameters
+    >>> est = DLinearForecaster(max_epochs=20, random_state=0).fit(S[:, :20], S[:, 20:])
+    >>> est.predict(S[:, :20], m=4).shape
+    (16, 4, 3)
     """
 
     def __init__(self, m=None, kernel_size=25, normalization=None, lr=0.005, batch_size=32, max_epochs=1000,

@@ -107,14 +107,14 @@ class IntrospectionForecaster(NeuralForecaster):
     >>> from weightcast.baselines import IntrospectionForecaster
     >>> rng = np.random.default_rng(0)
     >>> S = np.cumsum(rng.normal(scale=1e-3, size=(10, 30, 4)), axis=1)
-    >>> est = IntrospectionForecaster(max_epochs=1, random_state=0).fit(S[:, :21], S[:, 21:])
+    >>> est = IntrospectionForecaster(steps_per_epoch=50, max_epochs=2, random_state=0).fit(S[:, :21], S[:, 21:])
     >>> est.in_steps_.tolist(), est.predict(S[:, :21]).shape
     ([0, 8, 14, 20], (10, 9, 4))
     """
 
     def __init__(self, variant="original", m=None, hidden_size=40, scale=1000.0, lr=None, batch_size=None,
-                 steps_per_epoch=1000, max_epochs=None, patience=None, validation_fraction=0.2, slab_size=1_048_576, device="auto",
-                 random_state=None, verbose=0):
+                 steps_per_epoch=1000, max_epochs=None, patience=None, validation_fraction=0.2,
+                 slab_size=1_048_576, device="auto", random_state=None, verbose=0):
         self.variant = variant
         self.m = m
         self.hidden_size = hidden_size
@@ -181,7 +181,8 @@ class IntrospectionForecaster(NeuralForecaster):
             picks = []
             for low, high, share in ranges:
                 count = max(1, round(share * self._setting("batch_size") / total))
-                low, high = (low, high) if high > low else (0, n)  # tiny blocks: an empty band draws from all
+                if high <= low:  # a tiny block: an empty band draws from all rows
+                    low, high = 0, n
                 picks.append(order[low + torch.randint(high - low, (count,), generator=generator)])
             picks = torch.cat(picks)
             yield inputs[picks][None], targets[picks][None]
