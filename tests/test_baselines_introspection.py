@@ -40,7 +40,7 @@ def test_each_step_is_an_independent_4_40_1_network():
     expected = np.empty((8, 3, 5))
     for k in range(3):
         w1, b1 = net.w1[k].detach().numpy(), net.b1[k].detach().numpy()
-        w2, b2 = net.w2[k].detach().numpy(), float(net.b2[k])
+        w2, b2 = net.w2[k].detach().numpy(), float(net.b2[k].detach())
         hidden = np.maximum(np.einsum("sip,ih->sph", features, w1) + b1, 0)
         expected[:, k] = (hidden @ w2 + b2) / 1000.0
     np.testing.assert_allclose(est.predict(S[:, :21]), expected, rtol=1e-4, atol=1e-6)
