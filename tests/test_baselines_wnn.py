@@ -85,7 +85,7 @@ def test_regulariser_covers_the_four_stream_dense_layers():
         expected = sum(0.5 * float(layer.weight.abs().sum()) + 2.0 * layer.bias.numel() for layer in layers)
         np.testing.assert_allclose(float(est._penalty(net)), expected, rtol=1e-5)
     # those layers start from VarianceScaling(0.1, fan_in, uniform): |w| <= sqrt(0.3 / fan_in)
-    assert float(net.values.dense_in.weight.abs().max()) <= np.sqrt(0.3 / 5)
+    assert float(net.values.dense_in.weight.detach().abs().max()) <= np.sqrt(0.3 / 5)
 
 
 def test_window_longer_than_the_input_is_an_error():
