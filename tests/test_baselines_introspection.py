@@ -92,3 +92,21 @@ def test_bad_parameters():
         IntrospectionForecaster(variant="nonlinear").fit(S[:, :21], S[:, 21:])
     with pytest.raises(ValueError, match="scale"):
         IntrospectionForecaster(scale=0.0).fit(S[:, :21], S[:, 21:])
+
+
+@pytest.mark.parametrize("steps_per_epoch, n_epochs", [(10, 1), (2, 3)])
+def test_original_variant_draws_from_every_slab(monkeypatch, steps_per_epoch, n_epochs):
+    from weightcast.baselines._training import RowBlocks
+    seen = []
+    read = RowBlocks.read
+
+    def recording_read(self, seqs, params):
+        seen.append(params.start)
+        return read(self, seqs, params)
+
+    monkeypatch.setattr(RowBlocks, "read", recording_read)
+    monkeypatch.setattr(IntrospectionForecaster, "_evaluate", lambda *args: 0.0)  # record training reads only
+    S = data(n_params=9)  # slabs of 2: starts 0, 2, 4, 6, 8
+    IntrospectionForecaster(steps_per_epoch=steps_per_epoch, max_epochs=n_epochs, patience=None, slab_size=2,
+                            validation_fraction=0.0, device="cpu", random_state=0).fit(S[:, :21], S[:, 21:])
+    assert {0, 2, 4, 6, 8} <= set(seen)

@@ -56,7 +56,7 @@ class IntrospectionForecaster(NeuralForecaster):
 
     ``variant="original"``: each Adam step sees 20 coordinate rows drawn by how far they moved,
     ``|w_n - w_0|`` (10 from the top half, 5 from the 25-50% band, 5 from the bottom quarter), within
-    the current block (all training sequences x one parameter slab; slabs take turns, one epoch each);
+    the current block (all training sequences x one parameter slab; each epoch visits every slab);
     learning rate ``lr`` (default 5e-4), x0.2 after 8,000 and x0.1 after 16,000 steps, 30 epochs of
     1,000 steps.
     ``variant="linear"``: the farcasting paper's form, one linear model 4 -> 1 per step (5 parameters
@@ -170,19 +170,25 @@ class IntrospectionForecaster(NeuralForecaster):
         if self.variant == "linear":
             yield from super()._train_batches(rows, train, generator, epoch)
             return
-        # One block per epoch: all training sequences x one parameter slab, slabs in turn.
-        inputs, targets = rows.read(train, rows.slabs[(epoch - 1) % len(rows.slabs)])
-        inputs, targets = inputs.reshape(-1, inputs.shape[-1]), targets.reshape(-1, targets.shape[-1])
-        order = torch.argsort((inputs[:, -1] - inputs[:, 0]).abs())  # features run from w_0 to w_n
-        n = len(order)
-        ranges = [(int(low * n), int(high * n), share) for low, high, share in STRATA]
+        # A block is all training sequences x one parameter slab. An epoch spreads its steps_per_epoch
+        # draws over the slabs in turn (all of them when there are fewer slabs than draws; otherwise
+        # the next epoch continues where this one stopped).
+        n_slabs, batch_size = len(rows.slabs), self._setting("batch_size")
         total = sum(share for _, _, share in STRATA)
-        for _ in range(self.steps_per_epoch):
-            picks = []
-            for low, high, share in ranges:
-                count = max(1, round(share * self._setting("batch_size") / total))
-                if high <= low:  # a tiny block: an empty band draws from all rows
-                    low, high = 0, n
-                picks.append(order[low + torch.randint(high - low, (count,), generator=generator)])
-            picks = torch.cat(picks)
-            yield inputs[picks][None], targets[picks][None]
+        first = (epoch - 1) * min(self.steps_per_epoch, n_slabs)
+        for i in range(min(self.steps_per_epoch, n_slabs)):
+            n_draws = len(range(i, self.steps_per_epoch, n_slabs))
+            inputs, targets = rows.read(train, rows.slabs[(first + i) % n_slabs])
+            inputs, targets = inputs.reshape(-1, inputs.shape[-1]), targets.reshape(-1, targets.shape[-1])
+            order = torch.argsort((inputs[:, -1] - inputs[:, 0]).abs())  # features run from w_0 to w_n
+            n = len(order)
+            bands = [(int(low * n), int(high * n), share) for low, high, share in STRATA]
+            for _ in range(n_draws):
+                picks = []
+                for low, high, share in bands:
+                    count = max(1, round(share * batch_size / total))
+                    if high <= low:  # a tiny block: an empty band draws from all rows
+                        low, high = 0, n
+                    picks.append(order[low + torch.randint(high - low, (count,), generator=generator)])
+                picks = torch.cat(picks)
+                yield inputs[picks][None], targets[picks][None]
