@@ -31,10 +31,14 @@ import numpy as np
 import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.pipeline import Pipeline
 from tqdm.auto import tqdm
 
 from .base import resolve_device
+from .baselines import (CurveFitForecaster, DLinearForecaster, IntrospectionForecaster, RMLPForecaster,
+                        WNNForecaster)
 from .datasets import make_syn1, make_syn2, split_sequences
+from .dynamics import FixedPointFarcaster
 from .linear import LFD2Forecaster, LFLForecaster, LFNForecaster, LFSForecaster, LinearFarcaster
 from .metrics import PAPER_SCALE, checkpoint_mse
 from .selection import AllSelector, FirstLastSelector, IntrospectionSelector, LastSelector, StepSelector
@@ -44,6 +48,7 @@ __all__ = ["MODELS", "TABLES", "reproduce", "format_markdown", "write_outputs", 
 CHECKPOINTS = (40, 80, 160, 200)
 N_TRAIN, N_DEV = 100, 50  # then 50 test sequences
 QUICK_MAX_EPOCHS = 200
+QUICK_BASELINE_EPOCHS = 20
 FULL_MAX_EPOCHS = 10_000
 
 
@@ -112,15 +117,40 @@ def _paper_protocol(cls, lr, selector=None):
     return factory
 
 
+def _baseline(make):
+    """A factory of a baseline network with its own training settings (BASELINES.md); a quick run caps
+    its epochs."""
+    def factory(experiment, random_state, device, max_epochs):
+        capped = {} if max_epochs == FULL_MAX_EPOCHS else {"max_epochs": QUICK_BASELINE_EPOCHS}
+        return make(random_state=random_state, device=device, **capped)
+    return factory
+
+
+def _ours(make):
+    """A factory of one of weightcast's own models (no epochs to cap)."""
+    def factory(experiment, random_state, device, max_epochs):
+        return make(experiment=experiment, random_state=random_state, device=device)
+    return factory
+
+
+def _fixed_point(experiment, random_state, device):
+    # GD trajectories are extrapolated exactly from every input step; noisy ones from w_0 and w_n.
+    selector = AllSelector() if experiment.endswith("gd") else None
+    return FixedPointFarcaster(block_size=3 if experiment.startswith("syn1") else 64, selector=selector,
+                               device=device, random_state=random_state)
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     """One row of the tables: ``factory(experiment, random_state, device, max_epochs) -> estimator``
     (None: not implemented yet) and the paper's figures, ``paper[(table, experiment)] = (means, stds, text)``.
-    A model appears in the tables for which it has paper figures, and in Fig. 2 when ``in_fig2``."""
+    A model appears in the tables for which it has paper figures or that ``tables`` names, and in
+    Fig. 2 when ``in_fig2``."""
     name: str
     factory: object
     paper: dict = field(default_factory=dict)
     in_fig2: bool = False
+    tables: tuple = ()
 
 
 def _figures(table, **cells):
@@ -128,12 +158,14 @@ def _figures(table, **cells):
 
 
 MODELS = [
-    ModelEntry("Introspection", None, {
+    # The paper's Introspection row is its linear per-horizon variant; the original network is
+    # IntrospectionForecaster(variant="original") (docs/baselines.md).
+    ModelEntry("Introspection", _baseline(lambda **kw: IntrospectionForecaster(variant="linear", **kw)), {
         **_figures("table2", syn1_gd=".222(.023) 4.63(.41) 45.1(3.8) 405(724)",
                    syn1_sgd="12.8(1.6) 61.4(13.7) 219(48) 307(45)"),
         **_figures("table3", syn2_sgd="13.0(.8) 55.6(40.3) 158(51) 234(50)",
                    syn2_adam="12.5(4.9) 53.1(19.9) 85.3(21.4) 104(39)")}),
-    ModelEntry("WNN", None, {
+    ModelEntry("WNN", _baseline(lambda **kw: WNNForecaster(window=21, **kw)), {
         **_figures("table2", syn1_gd="1.75(1.76) 15.9(8.2) 213(62) 278(60)",
                    syn1_sgd="14.1(.6) 71.8(14.8) 270(29) 412(60)"),
         **_figures("table3", syn2_sgd="1.30(.20) 21.9(2.0) 109(8) 176(66)",
@@ -143,7 +175,8 @@ MODELS = [
                    syn1_sgd="12.7(2.0) 61.7(9.8) 212(25) 339(44)"),
         **_figures("table3", syn2_sgd="2.20(.50) 25.6(3.50) 123(13) 173(20)",
                    syn2_adam="7.88(3.42) 42.6(19.8) 103(25) 129(30)")}, in_fig2=True),
-    ModelEntry("DLinear", None, {
+    # The paper's "DLinear" is a RevIN + MLP network (BASELINES.md); the real DLinear is the row below.
+    ModelEntry("DLinear", _baseline(RMLPForecaster), {
         **_figures("table2", syn1_gd=".715(.119) 5.72(.42) 48.1(3.9) 81.8(6.8)",
                    syn1_sgd="14.2(2.3) 68.6(13.6) 221(43) 302(53)"),
         **_figures("table3", syn2_sgd="4.99(.21) 31.6(2.3) 126(9) 168(13)",
@@ -172,6 +205,10 @@ MODELS = [
                    syn1_sgd="230(14) 1486(103) 4419(188) 5710(279)",
                    syn2_sgd="12.6(1.1) 75.2(4.4) 235(24) 294(32)",
                    syn2_adam="14.5(2.6) 72.5(15.2) 163(27) 186(29)")}, in_fig2=True),
+    ModelEntry("DLinear (decomposition)", _baseline(DLinearForecaster), tables=("table2", "table3")),
+    ModelEntry("Curve fit (line)", _ours(lambda experiment, **kw: CurveFitForecaster(**kw)),
+               tables=("table2", "table3")),
+    ModelEntry("FixedPoint (ours)", _ours(_fixed_point), tables=("table2", "table3"), in_fig2=True),
 ]
 
 TUNED = "tuned"
@@ -182,7 +219,8 @@ def _models_for(table_name, only=None):
         chosen = [entry for entry in MODELS if entry.in_fig2]
     else:
         experiments = TABLES[table_name].experiments
-        chosen = [entry for entry in MODELS if any((table_name, e) in entry.paper for e in experiments)]
+        chosen = [entry for entry in MODELS
+                  if table_name in entry.tables or any((table_name, e) in entry.paper for e in experiments)]
     if only is not None:
         unknown = sorted(set(only) - {entry.name for entry in MODELS} - {TUNED})
         if unknown:
@@ -204,13 +242,14 @@ class _WeightScorer:
         return -float(checkpoint_mse(Y[..., :n], Y_pred[..., :n], CHECKPOINTS, X.shape[1]).mean())
 
 
-def _tuned_search(n_input_steps, n_weights, quick, device, random_state):
-    """GridSearchCV over the linear farcasters (their selectors), solver, ridge alpha and beta.
+def _tuned_search(n_input_steps, n_weights, quick, device, random_state, with_loss=False):
+    """GridSearchCV over the linear farcasters (their selectors, solver, ridge alpha and beta) and
+    weightcast's FixedPointFarcaster (its selector and block size).
 
     Scored by 5-fold (quick: 3-fold) cross-validation over the 150 train + dev sequences
     (scikit-learn's default, what a user would run); the best configuration is then refitted on all
     150. The test sequences are never seen. (The paper's single train/dev split is too noisy to rank
-    close candidates.)
+    close candidates.) The model itself is a grid parameter: the step of a one-step Pipeline.
     """
     candidates = [FirstLastSelector(), AllSelector(), IntrospectionSelector(), LastSelector(),
                   StepSelector((0, 1, -1))]
@@ -231,19 +270,29 @@ def _tuned_search(n_input_steps, n_weights, quick, device, random_state):
     else:
         grid = [{"solver": ["lstsq"], "selector": selectors, "alpha": [0.0, 1e-3, 1e-2, 1e-1]},
                 {"solver": ["paper"], "selector": l1_selectors, "beta": [0.0, 1e-6, 1e-4]}]
-    base = LinearFarcaster(solver="lstsq", init="lstsq", lr=1e-3, patience=20,
-                           max_epochs=QUICK_MAX_EPOCHS if quick else 2000, device=device,
-                           random_state=random_state)
+    grid = [{f"forecaster__{key}": values for key, values in entry.items()} for entry in grid]
+    # The fixed-point model needs a few steps to see the drift, and blocks of weights only (not the loss).
+    if n_input_steps >= 5 and not with_loss:
+        fixed_point = [FixedPointFarcaster(selector=selector, block_size=block_size, device=device,
+                                           random_state=random_state)
+                       for selector in ([FirstLastSelector()] if quick else [FirstLastSelector(), AllSelector()])
+                       for block_size in ([64] if quick else [1, 3, 64])]
+        grid.append({"forecaster": fixed_point})
+    base = Pipeline([("forecaster", LinearFarcaster(solver="lstsq", init="lstsq", lr=1e-3, patience=20,
+                                                    max_epochs=QUICK_MAX_EPOCHS if quick else 2000,
+                                                    device=device, random_state=random_state))])
     return GridSearchCV(base, grid, scoring=_WeightScorer(n_weights), cv=KFold(3 if quick else 5),
                         refit=True, error_score="raise")
 
 
 def _describe(params):
+    if "forecaster" in params:  # a whole model was chosen
+        return str(params["forecaster"])
     parts = []
     for key in sorted(params):
-        value = params[key]
-        parts.append(f"{key}={value!r}" if not hasattr(value, "get_params") else f"{key}={value}")
-    return ", ".join(parts)
+        value, name = params[key], key.removeprefix("forecaster__")
+        parts.append(f"{name}={value!r}" if not hasattr(value, "get_params") else f"{name}={value}")
+    return "LinearFarcaster: " + ", ".join(parts)
 
 
 # ---------------------------------------------------------------------------------------------- running
@@ -338,7 +387,8 @@ def _reproduce(table, trials, quick, device, models, progress):
             n = data["n_weights"]
             estimators = [(entry.name, entry.factory(experiment, trial, device, max_epochs)) for entry in runnable]
             if with_tuned:
-                estimators.append((TUNED, _tuned_search(spec.n_input_steps, n, quick, device, trial)))
+                estimators.append((TUNED, _tuned_search(spec.n_input_steps, n, quick, device, trial,
+                                                        with_loss=spec.with_loss)))
             for name, estimator in estimators:
                 bar.set_postfix_str(f"{experiment} trial {trial} {name}")
                 tick = time.perf_counter()
