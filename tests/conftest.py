@@ -18,14 +18,3 @@ def load_syn1_reference(optimizer, sample):
 @pytest.fixture
 def syn1_reference():
     return load_syn1_reference
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _one_torch_thread():
-    """Tests push tiny tensors: extra intra-op threads only add contention on a shared 2-core machine."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
