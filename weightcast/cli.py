@@ -11,7 +11,9 @@ import sys
 from ._version import __version__
 
 # Modules that provide subcommands; listed here so that `weightcast --help` shows them all.
-SUBCOMMAND_MODULES = []
+SUBCOMMAND_MODULES = [
+    "weightcast.training.record",
+]
 
 
 def build_parser():
