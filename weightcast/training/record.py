@@ -1,5 +1,6 @@
 """``weightcast record cnn|text``: train the paper's networks on the wheel data and record their weights."""
 
+import os
 import time
 
 import torch
@@ -63,6 +64,8 @@ def _run(args):
     defaults = {"cnn": dict(n_runs=10, n_steps=101, lr=1e-3, batch_size=64),
                 "text": dict(n_runs=1, n_steps=60, lr=1e-3, batch_size=32)}[args.network]
     options = {key: getattr(args, key) if getattr(args, key) is not None else value for key, value in defaults.items()}
+    if os.path.exists(args.output) and not args.overwrite:
+        raise ValueError(f"{args.output} already exists; pass --overwrite to replace it")
     n_params = count_parameters(model_cls.of_size(size))
     print(f"recording {options['n_runs']} run(s) x {options['n_steps']} snapshots of the {size} {args.network} "
           f"({n_params:,} parameters, {options['n_runs'] * options['n_steps'] * n_params * 4 / 2**30:.2f} GiB) "
