@@ -34,6 +34,8 @@ FORECASTERS = {"LFD-2": LFD2Forecaster, "LFN": LFNForecaster}
 CONFIGS = {
     "other-lfd2": dict(fit="other", model="LFD-2", every=10, n_input=2, horizon=2, period=40, average=1),
     "other-lfd2-avg": dict(fit="other", model="LFD-2", every=10, n_input=2, horizon=2, period=40, average=10),
+    "other-lfd2-avg-from40": dict(fit="other", model="LFD-2", every=10, n_input=2, horizon=2, period=40, average=10,
+                                  first_jump=40),
     "other-lfd2-avg-reset": dict(fit="other", model="LFD-2", every=10, n_input=2, horizon=2, period=40, average=10,
                                  optimizer_state="reset"),
     "other-lfd2-avg-late": dict(fit="other", model="LFD-2", every=10, n_input=2, horizon=4, period=10**9,
@@ -114,10 +116,10 @@ def main():
     parser.add_argument("--size", default="small")
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--eval-every", type=int, default=10)
-    parser.add_argument("--lrs", type=float, nargs="+", default=[2e-3 * 1.4 ** k for k in range(4)])
+    parser.add_argument("--lrs", type=float, nargs="+", default=[3.92e-3 * 1.4 ** k for k in range(3)],
+                        help="starting grid; widened by 1.4x steps until the best lr is inside it")
     parser.add_argument("--configs", nargs="+", choices=list(CONFIGS),
-                        default=["other-lfd2", "other-lfd2-avg", "other-lfd2-avg-reset", "other-lfd2-avg-late",
-                                 "paper-protocol"])
+                        default=["other-lfd2-avg-from40", "other-lfd2-avg-late", "paper-protocol"])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", help="write every curve and figure here")
     args = parser.parse_args()
@@ -127,9 +129,21 @@ def main():
     n_params = sum(p.numel() for p in task.build().parameters())
     print(f"task {args.task} ({args.size}, {n_params:,} parameters), {N} steps, evaluation every {E}, seeds {SEEDS}")
 
-    plain = {lr: [task.run(lr, s, N, E) for s in SEEDS] for lr in args.lrs}
-    final = {lr: np.mean([smoothed(r["curve"])[-1] for r in runs]) for lr, runs in plain.items()}
-    best_lr = min(final, key=final.get)
+    plain, final = {}, {}
+    lrs = sorted(args.lrs)
+    while True:  # widen the grid by 1.4x steps until the best lr is inside it
+        for lr in lrs:
+            if lr not in plain:
+                plain[lr] = [task.run(lr, s, N, E) for s in SEEDS]
+                final[lr] = np.mean([smoothed(r["curve"])[-1] for r in plain[lr]])
+                print(f"  plain lr {lr:.3g}: mean smoothed validation loss at step {N}: {final[lr]:.4f}", flush=True)
+        best_lr = min(final, key=final.get)
+        if best_lr == max(lrs):
+            lrs.append(best_lr * 1.4)
+        elif best_lr == min(lrs):
+            lrs.insert(0, best_lr / 1.4)
+        else:
+            break
     targets = [smoothed(r["curve"])[-1] for r in plain[best_lr]]
     print("\nplain Adam: lr, mean smoothed validation loss at step N, mean backward passes to the targets")
     reach = {}
@@ -161,7 +175,9 @@ def main():
         else:
             forecaster = FORECASTERS[config["model"]](solver="lstsq")
         # None: once the history is full; "half": the snapshot step nearest below N / 2
-        first_jump = N // 2 // config["every"] * config["every"] if config.get("first_jump") == "half" else None
+        first_jump = config.get("first_jump")
+        if first_jump == "half":
+            first_jump = N // 2 // config["every"] * config["every"]
         make = lambda model, opt: FarcastAndContinue(
             model, opt, forecaster, n_input=config["n_input"], horizon=config["horizon"], every=config["every"],
             period=config["period"], first_jump=first_jump, average=config["average"],
@@ -185,7 +201,7 @@ def main():
         print(f"  {name}: steps to target {[s for s, _ in reached]} -> saved {np.mean(saved):+.1%} "
               f"(per seed {', '.join(f'{x:+.0%}' for x in saved)}); wall time saved {np.mean(walls):+.1%}; "
               f"jumps {n_jumps}; first jump (step, forecast loss, true loss at step+{lead}, loss at step) "
-              f"{forecast_vs_true}")
+              f"{forecast_vs_true}", flush=True)
         results["configs"][name] = dict(config=config, steps=[s for s, _ in reached], saved=saved, wall_saved=walls,
                                         jumps=n_jumps, forecast_vs_true=forecast_vs_true, fit_seconds=fit_seconds,
                                         curves=[r["curve"] for r in runs])
