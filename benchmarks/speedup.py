@@ -36,8 +36,10 @@ CONFIGS = {
     "other-lfd2-avg": dict(fit="other", model="LFD-2", every=10, n_input=2, horizon=2, period=40, average=10),
     "other-lfd2-avg-from40": dict(fit="other", model="LFD-2", every=10, n_input=2, horizon=2, period=40, average=10,
                                   first_jump=40),
+    "other-lfd2-avg-h1": dict(fit="other", model="LFD-2", every=10, n_input=2, horizon=1, period=20, average=10,
+                              first_jump=40),
     "other-lfd2-avg-reset": dict(fit="other", model="LFD-2", every=10, n_input=2, horizon=2, period=40, average=10,
-                                 optimizer_state="reset"),
+                                 first_jump=40, optimizer_state="reset"),
     "other-lfd2-avg-late": dict(fit="other", model="LFD-2", every=10, n_input=2, horizon=4, period=10**9,
                                 average=10, first_jump="half"),
     "own-lfd2-avg": dict(fit="own", model="LFD-2", every=10, n_input=2, horizon=2, period=40, average=10),
@@ -122,6 +124,7 @@ def main():
                         default=["other-lfd2-avg-from40", "other-lfd2-avg-late", "paper-protocol"])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", help="write every curve and figure here")
+    parser.add_argument("--plain-from", help="a --json file of an earlier run whose plain-Adam curves to reuse")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     task = Task(args.task, args.size)
@@ -130,7 +133,12 @@ def main():
     print(f"task {args.task} ({args.size}, {n_params:,} parameters), {N} steps, evaluation every {E}, seeds {SEEDS}")
 
     plain, final = {}, {}
-    lrs = sorted(args.lrs)
+    if args.plain_from:  # reuse the plain-Adam curves of an earlier --json (same task, size, steps, seeds)
+        with open(args.plain_from) as handle:
+            for lr, curves in json.load(handle)["plain"].items():
+                plain[float(lr)] = [dict(curve=[tuple(point) for point in curve]) for curve in curves]
+                final[float(lr)] = np.mean([smoothed(r["curve"])[-1] for r in plain[float(lr)]])
+    lrs = sorted(set(args.lrs) | set(plain))
     while True:  # widen the grid by 1.4x steps until the best lr is inside it
         for lr in lrs:
             if lr not in plain:
@@ -138,6 +146,9 @@ def main():
                 final[lr] = np.mean([smoothed(r["curve"])[-1] for r in plain[lr]])
                 print(f"  plain lr {lr:.3g}: mean smoothed validation loss at step {N}: {final[lr]:.4f}", flush=True)
         best_lr = min(final, key=final.get)
+        if len(lrs) >= 8:
+            print(f"  the grid reached 8 learning rates and the best ({best_lr:.3g}) is still at its edge")
+            break
         if best_lr == max(lrs):
             lrs.append(best_lr * 1.4)
         elif best_lr == min(lrs):
@@ -184,10 +195,10 @@ def main():
             refit=config["fit"] == "own", optimizer_state=config.get("optimizer_state", "keep"))
         runs = [task.run(ref_lr, s, N, E, make_jumper=make) for s in SEEDS]
         reached = [first_reach(r["curve"], t) for r, t in zip(runs, targets)]
-        saved, walls = [], []
+        saved, walls = [], []   # None where the target was not reached within N backward passes
         for (steps, seconds), (ref_steps, ref_seconds) in zip(reached, ref):
-            saved.append(1 - steps / ref_steps if steps else float("-inf"))
-            walls.append(1 - (seconds + fit_seconds) / ref_seconds if steps else float("-inf"))
+            saved.append(1 - steps / ref_steps if steps else None)
+            walls.append(1 - (seconds + fit_seconds) / ref_seconds if steps else None)
         # The first jump: forecast weights vs the true weights of the same seed at the step they stand for.
         lead = config["horizon"] * config["every"]
         forecast_vs_true = []
@@ -198,8 +209,9 @@ def main():
                 before = dict((s, l) for s, l, _ in p["curve"]).get(step)
                 forecast_vs_true.append((step, round(loss, 4), true and round(true, 4), before and round(before, 4)))
         n_jumps = [len(r["jumps"]) for r in runs]
-        print(f"  {name}: steps to target {[s for s, _ in reached]} -> saved {np.mean(saved):+.1%} "
-              f"(per seed {', '.join(f'{x:+.0%}' for x in saved)}); wall time saved {np.mean(walls):+.1%}; "
+        mean = lambda xs: "not reached on every seed" if None in xs else f"{np.mean(xs):+.1%}"
+        print(f"  {name}: steps to target {[s for s, _ in reached]} (None: not within {N}) -> saved {mean(saved)}; "
+              f"wall time saved {mean(walls)}; "
               f"jumps {n_jumps}; first jump (step, forecast loss, true loss at step+{lead}, loss at step) "
               f"{forecast_vs_true}", flush=True)
         results["configs"][name] = dict(config=config, steps=[s for s, _ in reached], saved=saved, wall_saved=walls,
