@@ -26,6 +26,7 @@ def _record_runs(path, build_model, data, optimizer_cls, lr, n_runs, n_steps, ba
             batches = minibatches(data, batch_size, seed=seed + run)
             started = time.perf_counter()
             recorder.start(model)
+            loss = float("nan")
             for _ in range(n_steps - 1):
                 loss = train_step(model, optimizer, next(batches))
                 recorder()

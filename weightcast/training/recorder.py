@@ -44,6 +44,19 @@ class _H5SequenceWriter:
         chunk_params = max(1, min(n_params, _CHUNK_BYTES // (4 * self.chunk_steps)))
         self.path = path
         self.file = h5py.File(path, "w", libver="latest")
+        try:
+            self._create(n_sequences, n_steps, layout, every, chunk_params)
+        except Exception:
+            self.file.close()
+            path.unlink()  # never leave a half-created file behind
+            raise
+        self._buffer = np.empty((self.chunk_steps, n_params), dtype=np.float32)
+        self._buffer_steps = []
+        self._sequence = None
+        self._start = 0  # position (along axis 1) of the buffer's first snapshot
+
+    def _create(self, n_sequences, n_steps, layout, every, chunk_params):
+        n_params = layout.n_params
         self.file.attrs["format"] = FORMAT_NAME
         self.file.attrs["format_version"] = FORMAT_VERSION
         self.weights = self.file.create_dataset(
@@ -56,10 +69,6 @@ class _H5SequenceWriter:
                                               chunks=(1, n_steps), fillvalue=-1)
         self.file.swmr_mode = True  # every object exists now; from here on only data is written
         self.file.flush()
-        self._buffer = np.empty((self.chunk_steps, n_params), dtype=np.float32)
-        self._buffer_steps = []
-        self._sequence = None
-        self._start = 0  # position (along axis 1) of the buffer's first snapshot
 
     def append(self, sequence, position, step, vector):
         if sequence != self._sequence:
