@@ -14,6 +14,7 @@ from ._version import __version__
 SUBCOMMAND_MODULES = [
     "weightcast.reproduce",
     "weightcast.io.commands",
+    "weightcast.training.record",
 ]
 
 
