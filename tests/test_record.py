@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -40,6 +42,15 @@ def test_record_text_and_table4(tmp_path):
     assert rows[0]["checkpoints"] == [15, 20, 25, 30] and np.all(np.isfinite(rows[0]["mse"]))
     with pytest.raises(ValueError, match="needs 10 x 101"):
         table4(path, "cnn")
+    out = tmp_path / "out"
+    assert main(["reproduce", "table4", "--data", str(path), "--protocol", "text", "--out", str(out), "--quick"]) == 0
+    assert "| LFD-2 | lstsq |" in (out / "table4.md").read_text()
+    assert json.loads((out / "table4.json").read_text())[0]["checkpoints"] == [15, 20, 25, 30]
+
+
+def test_reproduce_table4_needs_a_data_file(tmp_path, capsys):
+    assert main(["reproduce", "table4", "--out", str(tmp_path)]) == 2
+    assert "table4 needs --data FILE" in capsys.readouterr().err
 
 
 def test_table4_rejects_unfinished_runs(tmp_path):

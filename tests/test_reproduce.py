@@ -36,7 +36,7 @@ def test_cli_quick_run_end_to_end(tiny, tmp_path, capsys):
     assert rows["LFD-2"]["implemented"] and not rows["DLinear"]["implemented"]
     assert len(rows["LFD-2"]["mean"]) == 4 and np.all(np.isfinite(rows["LFD-2"]["mean"]))
     assert rows["LFD-2"]["paper_mean"] == [0.207, 4.39, 44.9, 81.1]
-    assert not list(tmp_path.glob(".tmp-*"))              # no leftover temporary file
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no leftover temporary file
 
 
 def test_tuned_row_is_exact_on_gd_and_never_sees_test():

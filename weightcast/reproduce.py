@@ -39,6 +39,7 @@ from .baselines import (CurveFitForecaster, DLinearForecaster, IntrospectionFore
                         WNNForecaster)
 from .datasets import make_syn1, make_syn2, split_sequences
 from .dynamics import FixedPointFarcaster
+from .io.atomic import atomic_output
 from .linear import LFD2Forecaster, LFLForecaster, LFNForecaster, LFSForecaster, LinearFarcaster
 from .metrics import PAPER_SCALE, checkpoint_mse
 from .selection import AllSelector, FirstLastSelector, IntrospectionSelector, LastSelector, StepSelector
@@ -501,16 +502,8 @@ def format_markdown(result, command=None):
 
 def _atomic_write(path, write):
     """Write through a temporary file in the same folder, then rename: never a partly written file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.splitext(path)[1])
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+    with atomic_output(path) as temporary, open(temporary, "wb") as stream:
+        write(stream)
 
 
 def check_output_folder(out):
@@ -595,7 +588,8 @@ def register(subparsers):
         description="Generate the paper's synthetic weight sequences, fit every forecaster with the paper's "
                     "protocol plus a tuned linear farcaster, and print the table beside the paper's figures. "
                     "Writes TABLE.md and TABLE.json (and fig2.png) under --out.")
-    parser.add_argument("table", choices=list(TABLES), help="which table or figure")
+    parser.add_argument("table", choices=list(TABLES) + ["table4"],
+                        help="which table or figure (table4 runs on a file from `weightcast record`)")
     parser.add_argument("--trials", type=_trials_argument, default=None,
                         help="trials (generator and model seeds 1..N); default 5, or 1 with --quick; "
                              "fig2 always uses trial 1")
@@ -603,10 +597,33 @@ def register(subparsers):
                         help="a fast smoke run (under a minute): capped epochs, smaller tuning grid")
     parser.add_argument("--out", default="results", help="folder for the outputs (default: results)")
     parser.add_argument("--device", default="cpu", help="'cpu' (default), 'cuda' or 'auto'")
+    parser.add_argument("--data", help="table4: the HDF5 file written by `weightcast record cnn|text`")
+    parser.add_argument("--protocol", choices=["cnn", "text"], default="cnn",
+                        help="table4: the paper's CNN protocol (10 runs) or text protocol (one run of 60 steps)")
     parser.set_defaults(func=_run)
 
 
+def _run_table4(args):
+    """Table 4 on recorded runs, streamed from the file (weightcast.training.table4)."""
+    from .training.table4 import format_table4, table4
+    if args.data is None:
+        raise ValueError("table4 needs --data FILE: record runs first with `weightcast record cnn -o FILE`")
+    check_output_folder(args.out)
+    say = None if args.quick else (lambda message: print(message, file=sys.stderr))
+    rows = table4(args.data, args.protocol, device=args.device, log=say)
+    text = (f"## Table 4 ({args.protocol}): MSE x 1e4 on the test runs, exact least squares\n\n"
+            f"Command: `weightcast reproduce table4 --data {args.data} --protocol {args.protocol}`\n\n"
+            + format_table4(rows) + "\n")
+    base = os.path.join(args.out, "table4")
+    _atomic_write(base + ".md", lambda stream: stream.write(text.encode()))
+    _atomic_write(base + ".json", lambda stream: stream.write(json.dumps(rows, indent=1).encode()))
+    print(text)
+    return 0
+
+
 def _run(args):
+    if args.table == "table4":
+        return _run_table4(args)
     trials = args.trials if args.trials is not None else (1 if args.quick else 5)
     trials = 1 if TABLES[args.table].figure else trials  # a figure shows one sequence of one trial
     resolve_device(args.device)
