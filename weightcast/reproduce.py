@@ -288,7 +288,7 @@ def _tuned_search(n_input_steps, n_weights, quick, device, random_state, with_lo
 
 def _describe(params):
     if "forecaster" in params:  # a whole model was chosen
-        return str(params["forecaster"])
+        return " ".join(str(params["forecaster"]).split())
     parts = []
     for key in sorted(params):
         value, name = params[key], key.removeprefix("forecaster__")
