@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from weightcast import (LFD2Forecaster, LFLForecaster, LFNForecaster, LFSForecaster, StepSelector,
                         checkpoint_mse, split_sequences)
@@ -81,6 +82,8 @@ def main(argv=None):
     parser.add_argument("--models", default="lfd2,lfn,lfs,lfl")
     args = parser.parse_args(argv)
     models = args.models.split(",")
+    # The problems are tiny: more intra-op threads only add overhead (and contention on a shared machine).
+    torch.set_num_threads(1)
 
     # Warm up torch so that the first timed fit does not pay for lazy initialisation.
     warm = np.load(args.data / "syn1_3d_gd_sample1.npy")

@@ -1,6 +1,8 @@
 """weightcast: farcast neural-network weight trajectories with scikit-learn estimators backed by PyTorch."""
 
 from ._version import __version__
+from .baselines import (CurveFitForecaster, DLinearForecaster, IntrospectionForecaster, RMLPForecaster,
+                        WNNForecaster)
 from .datasets import split_sequences
 from .dynamics import FixedPointFarcaster
 from .io.persistence import load, save
@@ -35,4 +37,9 @@ __all__ = [
     "split_sequences",
     "save",
     "load",
+    "DLinearForecaster",
+    "RMLPForecaster",
+    "IntrospectionForecaster",
+    "WNNForecaster",
+    "CurveFitForecaster",
 ]

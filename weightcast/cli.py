@@ -12,7 +12,9 @@ from ._version import __version__
 
 # Modules that provide subcommands; listed here so that `weightcast --help` shows them all.
 SUBCOMMAND_MODULES = [
+    "weightcast.reproduce",
     "weightcast.io.commands",
+    "weightcast.training.record",
 ]
 
 

@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+import torch
+
+from weightcast.training import ParameterLayout, flatten_parameters, load_flat_parameters
+
+
+def _net():
+    return torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+
+
+def test_flatten_and_load_round_trip():
+    torch.manual_seed(0)
+    a, b = _net(), _net()
+    vector = flatten_parameters(a)
+    layout = ParameterLayout.from_model(a)
+    assert vector.dtype == torch.float32 and vector.shape == (layout.n_params,) == (26,)
+    assert layout.names == ("0.weight", "0.bias", "2.weight", "2.bias")
+    assert layout.offsets == (0, 12, 16, 24)
+    load_flat_parameters(b, vector.numpy(), layout)
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p, q)
+    assert ParameterLayout.from_json(layout.to_json()) == layout
+
+
+def test_flatten_is_a_copy():
+    net = _net()
+    vector = flatten_parameters(net)
+    with torch.no_grad():
+        net[0].bias.add_(1.0)
+    assert not torch.equal(vector[12:16], net[0].bias)
+
+
+def test_load_checks_names_shapes_size_and_values():
+    net = _net()
+    layout = ParameterLayout.from_model(net)
+    other = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.ReLU(), torch.nn.Linear(5, 2))
+    with pytest.raises(ValueError, match=r"'0.weight' of shape \(4, 3\).*\(5, 3\)"):
+        load_flat_parameters(other, np.zeros(32), layout)
+    renamed = torch.nn.Sequential(torch.nn.Linear(3, 4))
+    with pytest.raises(ValueError, match="'2.weight'"):
+        load_flat_parameters(renamed, np.zeros(16), layout)
+    with pytest.raises(ValueError, match="26 parameters.*shape \\(25,\\)"):
+        load_flat_parameters(net, np.zeros(25))
+    with pytest.raises(ValueError, match="NaN"):
+        load_flat_parameters(net, np.full(26, np.nan))
+    with pytest.raises(ValueError, match="no parameters"):
+        ParameterLayout.from_model(torch.nn.ReLU())

@@ -1,0 +1,271 @@
+"""What the neural baselines share: reading rows slab by slab, the Adam training loop with early
+stopping, and slab-wise prediction.
+
+A baseline's torch module maps blocks of rows laid out (n_sequences, n_params_slab, n_in) to
+(n_sequences, n_params_slab, n_out); channel-independent modules treat the middle axis as a batch axis.
+"""
+
+import copy
+import numbers
+
+import numpy as np
+import torch
+from sklearn.base import clone
+from tqdm.auto import tqdm
+
+from ..base import BaseForecaster, _check_positive_int, atomic_fit, iter_param_slabs, read_rows
+
+__all__ = ["RowBlocks", "NeuralForecaster", "check_real"]
+
+PREDICT_CHUNK_ROWS = 16384
+"""Rows (sequence, parameter) pushed through a module at once in predict: bounds activation memory."""
+
+
+def check_real(value, name, low=0.0, low_inclusive=True):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise TypeError(f"{name} must be a finite real number, got {value!r}")
+    if value < low or (value == low and not low_inclusive):
+        raise ValueError(f"{name} must be {'>=' if low_inclusive else '>'} {low}, got {value}")
+
+
+class RowBlocks:
+    """Input rows ``X[seqs][:, in_steps, slab]`` and target rows ``Y[seqs][:, out_steps, slab]``.
+
+    Blocks come one parameter slab at a time; when one slab holds every parameter the rows are read
+    once and kept on the device.
+    """
+
+    def __init__(self, X, Y, in_steps, out_steps, slab_size, device, dtype=torch.float32):
+        self.X, self.Y, self.in_steps, self.out_steps = X, Y, in_steps, out_steps
+        self.device, self.dtype = device, dtype
+        self.slabs = list(iter_param_slabs(X.shape[2], slab_size))
+        self._cached = None
+        self._cached = self.read(np.arange(X.shape[0]), self.slabs[0]) if len(self.slabs) == 1 else None
+
+    def read(self, seqs, params):
+        if self._cached is not None:
+            index = torch.as_tensor(seqs, device=self.device)
+            return self._cached[0][index], self._cached[1][index]
+        seqs = np.sort(np.asarray(seqs))  # lazy HDF5 views read increasing indices fastest
+        inputs = read_rows(self.X, seqs, self.in_steps, params, self.device, self.dtype)
+        targets = read_rows(self.Y, seqs, self.out_steps, params, self.device, self.dtype)
+        return inputs, targets
+
+    def blocks(self, seqs):
+        """Yield (inputs, targets) of shapes (len(seqs), n_params_slab, n_in) and (..., n_out)."""
+        for params in self.slabs:
+            yield self.read(seqs, params)
+
+
+class NeuralForecaster(BaseForecaster):
+    """Base of the neural baselines (not used directly): fit by Adam over minibatches of sequences,
+    one parameter slab at a time, with early stopping on held-out sequences.
+
+    Subclasses store ``m, lr, batch_size, max_epochs, patience, validation_fraction, slab_size, device,
+    random_state, verbose`` and implement ``_build_module(n_in, n_out, generator)``; they may override
+    ``_input_steps``, ``_output_steps``, ``_loss``, ``_penalty``, ``_lr_factor``, ``_train_batches`` and
+    ``_check_params``.
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # A few epochs of a small network on scikit-learn's generic regression data do not reach
+        # R^2 > 0.5; these are models of smooth weight trajectories.
+        tags.regressor_tags.poor_score = True
+        return tags
+
+    # ------------------------------------------------------------------ hooks
+    def _input_steps(self, n_steps):
+        """Indices of the input steps the module reads."""
+        return np.arange(n_steps)
+
+    def _output_steps(self, n_target_steps):
+        """Indices into Y of the steps the module predicts (default: the first ``horizon`` steps)."""
+        return np.arange(self._target_horizon(n_target_steps))
+
+    def _loss(self, module, inputs, prediction, targets):
+        return torch.mean((prediction - targets) ** 2)
+
+    def _penalty(self, module):
+        return None
+
+    def _slab_size(self, n_params):
+        """Parameters per block; a module that mixes coordinates needs them all at once."""
+        return n_params if self._mixes_coordinates() else self.slab_size
+
+    def _mixes_coordinates(self):
+        return False
+
+    def _lr_factor(self, iteration):
+        return 1.0
+
+    def _setting(self, name):
+        """The training setting ``name`` (lr, batch_size, max_epochs, patience) as the loop uses it."""
+        return getattr(self, name)
+
+    def _check_params(self):
+        check_real(self._setting("lr"), "lr", low_inclusive=False)
+        check_real(self.validation_fraction, "validation_fraction")
+        if self.validation_fraction >= 1:
+            raise ValueError(f"validation_fraction must be < 1, got {self.validation_fraction}")
+        _check_positive_int(self._setting("batch_size"), "batch_size")
+        _check_positive_int(self._setting("max_epochs"), "max_epochs", minimum=0)
+        _check_positive_int(self._setting("patience"), "patience", allow_none=True)
+
+    def _train_batches(self, rows, train, generator, epoch):
+        """One epoch: every training sequence once, in random minibatches, each slab in turn."""
+        order = train[torch.randperm(len(train), generator=generator).numpy()]
+        batch_size = self._setting("batch_size")
+        for start in range(0, len(order), batch_size):
+            yield from rows.blocks(order[start:start + batch_size])
+
+    # ------------------------------------------------------------------ fit
+    @atomic_fit
+    def fit(self, X, Y, validation_data=None):
+        """Train the network on input windows ``X`` and target steps ``Y``.
+
+        Parameters
+        ----------
+        X : array of shape (n_sequences, n_input_steps, n_params) or (n_sequences, n_input_steps)
+        Y : array of shape (n_sequences, m, n_params), (n_sequences, m) or (n_sequences,)
+        validation_data : tuple (X_val, Y_val) or None
+            Sequences for early stopping. None holds out ``validation_fraction`` of the sequences.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        device = self._check_runtime_params()
+        X, Y = self._validate_fit_data(X, Y)
+        in_steps = self._input_steps(X.shape[1])
+        out_steps = self._output_steps(Y.shape[1])
+        generator = self._torch_generator(device)
+        seed = int(torch.randint(np.iinfo(np.int32).max, (1,), generator=generator))
+        with torch.random.fork_rng(devices=[]):  # default initialisations draw from the global RNG
+            torch.manual_seed(seed)
+            module = self._build_module(len(in_steps), len(out_steps), generator).to(device)
+
+        if validation_data is not None:
+            X_val, Y_val = self._check_validation_data(validation_data, X, Y)
+            train, val = np.arange(X.shape[0]), np.arange(X_val.shape[0])
+            val_rows = RowBlocks(X_val, Y_val, in_steps, out_steps, self._slab_size(X.shape[2]), device)
+        else:
+            train, val = self._split_validation(X.shape[0], generator)
+            val_rows = None
+        rows = RowBlocks(X, Y, in_steps, out_steps, self._slab_size(X.shape[2]), device)
+        val_rows = rows if val_rows is None else val_rows
+
+        self.module_, self.in_steps_, self.out_steps_, self.device_ = module, in_steps, out_steps, device
+        self.horizon_ = len(out_steps)
+        self.history_ = self._train(module, rows, train, val_rows, val, generator)
+        self.n_epochs_ = len(self.history_)
+        module.eval()
+        return self
+
+    def _module_for_loading(self, name):
+        """An untrained module of the fitted architecture, which :func:`weightcast.load` fills."""
+        generator = torch.Generator().manual_seed(0)
+        return self._build_module(len(self.in_steps_), len(self.out_steps_), generator).eval()
+
+    def _split_validation(self, n_sequences, generator):
+        n_val = int(round(self.validation_fraction * n_sequences))
+        if n_sequences < 2 or n_val == 0:
+            everything = np.arange(n_sequences)
+            return everything, everything
+        order = torch.randperm(n_sequences, generator=generator).numpy()
+        n_val = min(n_val, n_sequences - 1)
+        return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+    def _check_validation_data(self, validation_data, X, Y):
+        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+            raise TypeError("validation_data must be a tuple (X_val, Y_val)")
+        X_val, Y_val = clone(self)._validate_fit_data(*validation_data)
+        if X_val.shape[1:] != X.shape[1:] or Y_val.shape[2] != Y.shape[2] or Y_val.shape[1] < Y.shape[1]:
+            raise ValueError(f"validation_data must match the training data's steps and parameters: X_val "
+                             f"{X_val.shape} vs X {X.shape}, Y_val {Y_val.shape} vs Y {Y.shape}")
+        return X_val, Y_val
+
+    def _evaluate(self, module, rows, seqs):
+        """Mean training loss (without regularisers) over ``seqs``, weighted by block size."""
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for start in range(0, len(seqs), 256):
+                for inputs, targets in rows.blocks(seqs[start:start + 256]):
+                    loss = self._loss(module, inputs, module(inputs), targets)
+                    total += float(loss) * targets.numel()
+                    count += targets.numel()
+        return total / max(count, 1)
+
+    def _train(self, module, rows, train, val_rows, val, generator):
+        optimizer = torch.optim.Adam(module.parameters(), lr=self._setting("lr"))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
+        best_loss, waited = self._evaluate(module, val_rows, val), 0
+        best_state = copy.deepcopy(module.state_dict())
+        history = []
+        patience = self._setting("patience")
+        epochs = tqdm(range(1, self._setting("max_epochs") + 1), disable=self.verbose == 0, desc=type(self).__name__,
+                      leave=False)
+        for epoch in epochs:
+            module.train()
+            train_total, n_batches = 0.0, 0
+            for inputs, targets in self._train_batches(rows, train, generator, epoch):
+                loss = self._loss(module, inputs, module(inputs), targets)
+                train_total, n_batches = train_total + float(loss.detach()), n_batches + 1
+                penalty = self._penalty(module)
+                if penalty is not None:
+                    loss = loss + penalty
+                if not torch.isfinite(loss):
+                    raise ValueError(f"{type(self).__name__} diverged: the training loss became "
+                                     f"{float(loss.detach())} in epoch {epoch}; lower lr or rescale the data")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+            module.eval()
+            val_loss = self._evaluate(module, val_rows, val)
+            history.append({"epoch": epoch, "train_loss": train_total / max(n_batches, 1),
+                            "validation_loss": val_loss})
+            epochs.set_postfix(validation_loss=f"{val_loss:.3g}")
+            if val_loss < best_loss:
+                best_loss, best_state, waited = val_loss, copy.deepcopy(module.state_dict()), 0
+            else:
+                waited += 1
+                if patience is not None and waited >= patience:
+                    break
+        module.load_state_dict(best_state)  # the initial weights if no epoch improved on them
+        return history
+
+    # ------------------------------------------------------------------ predict
+    def predict(self, X, m=None):
+        """Forecast the next ``m`` steps of each sequence.
+
+        Parameters
+        ----------
+        X : array of shape (n_sequences, n_input_steps, n_params) or (n_sequences, n_input_steps)
+            The same number of input steps and parameters as in ``fit``.
+        m : int or None, default=None
+            Steps to forecast, at most the fitted horizon; None uses the constructor's ``m`` or the
+            fitted horizon.
+
+        Returns
+        -------
+        Y_pred : array of shape (n_sequences, m, n_params), or lifted like the ``X``/``Y`` of fit.
+        """
+        X, X_ndim = self._validate_predict_data(X)
+        m = self._predict_horizon(m)
+        device = self._check_runtime_params()
+        # float64 data is forecast in float64 (a copy of the float32-trained module): results then do not
+        # depend, to float32 rounding, on how many sequences are predicted at once.
+        dtype = torch.float64 if X.dtype == np.float64 else torch.float32
+        module = self.module_.to(device) if dtype == torch.float32 else copy.deepcopy(self.module_).to(device, dtype)
+        Y_pred = np.empty((X.shape[0], m, X.shape[2]), dtype=X.dtype)
+        everything = np.arange(X.shape[0])
+        with torch.no_grad():
+            for params in iter_param_slabs(X.shape[2], self._slab_size(X.shape[2])):
+                inputs = read_rows(X, everything, self.in_steps_, params, device, dtype)
+                chunk = max(1, PREDICT_CHUNK_ROWS // max(inputs.shape[0], 1))
+                chunk = inputs.shape[1] if self._mixes_coordinates() else chunk
+                outputs = [module(inputs[:, i:i + chunk])[..., :m] for i in range(0, inputs.shape[1], chunk)]
+                Y_pred[:, :, params] = torch.cat(outputs, dim=1).permute(0, 2, 1).cpu().numpy()
+        return self._format_prediction(Y_pred, X_ndim)

@@ -1,0 +1,10 @@
+"""PyTorch training integration: models, flat parameters, the weight recorder, farcast-and-continue."""
+
+from .farcast import FarcastAndContinue
+from .models import MnistCNN, TextTransformer
+from .params import ParameterLayout, flatten_parameters, load_flat_parameters
+from .recorder import Recording, WeightRecorder, open_recording
+
+__all__ = ["MnistCNN", "TextTransformer", "ParameterLayout", "flatten_parameters", "load_flat_parameters",
+           "WeightRecorder", "Recording", "open_recording",
+           "FarcastAndContinue"]
