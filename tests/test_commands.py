@@ -74,3 +74,17 @@ def test_predict_refuses_models_that_do_not_forecast(data, tmp_path, capsys):
     assert main(["predict", str(tmp_path / "unfitted.wcm"), str(data), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "AllSelector, not a forecaster" in err and "is not fitted" in err and not out.exists()
+
+
+def test_fit_and_predict_on_hdf5_files(tmp_path):
+    from weightcast.io import open_sequences, write_sequences
+    rng = np.random.default_rng(0)
+    S = np.cumsum(rng.normal(size=(6, 12, 4)), axis=1).astype(np.float32)
+    data = tmp_path / "runs.h5"
+    write_sequences(data, S)
+    model, out = tmp_path / "model.wcm", tmp_path / "forecast.h5"
+    assert main(["fit", str(data), "--model", "lfd2", "--n-input-steps", "5", "--solver", "lstsq",
+                 "--save", str(model)]) == 0
+    assert main(["predict", str(model), str(data), "--out", str(out)]) == 0
+    expected = load(model).predict(S[:, :5])
+    np.testing.assert_allclose(np.asarray(open_sequences(out)), expected, rtol=1e-6)
