@@ -277,7 +277,7 @@ def _tuned_search(n_input_steps, n_weights, quick, device, random_state, with_lo
         fixed_point = [FixedPointFarcaster(selector=selector, block_size=block_size, device=device,
                                            random_state=random_state)
                        for selector in ([FirstLastSelector()] if quick else [FirstLastSelector(), AllSelector()])
-                       for block_size in ([64] if quick else [1, 3, 64])]
+                       for block_size in (64,)]
         grid.append({"forecaster": fixed_point})
     base = Pipeline([("forecaster", LinearFarcaster(solver="lstsq", init="lstsq", lr=1e-3, patience=20,
                                                     max_epochs=QUICK_MAX_EPOCHS if quick else 2000,
