@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from tqdm.auto import tqdm
@@ -285,6 +285,28 @@ class BaseForecaster(PersistenceMixin, RegressorMixin, BaseEstimator):
                 _check_forecast(staging[:, :, :block.shape[2]], params, X.dtype)
                 writer.write_slab(params, staging[:, :, :block.shape[2]])
         return SequenceView(out)
+
+    # ------------------------------------------------------------------ validation sequences
+    def _split_validation(self, n_sequences, generator):
+        """Hold out ``validation_fraction`` of the sequences (seeded); with too few, monitor them all."""
+        n_val = int(round(self.validation_fraction * n_sequences))
+        if n_sequences < 2 or n_val == 0:
+            everything = np.arange(n_sequences)
+            return everything, everything
+        n_val = min(n_val, n_sequences - 1)
+        order = torch.randperm(n_sequences, generator=generator).numpy()
+        return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+    def _check_validation_data(self, validation_data, X, Y):
+        """Validate ``fit``'s ``validation_data=(X_val, Y_val)`` against the training X and Y; Y_val is cut
+        to Y's horizon."""
+        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+            raise TypeError("validation_data must be a tuple (X_val, Y_val)")
+        X_val, Y_val = clone(self)._validate_fit_data(*validation_data)
+        if X_val.shape[1:] != X.shape[1:] or Y_val.shape[2] != Y.shape[2] or Y_val.shape[1] < Y.shape[1]:
+            raise ValueError(f"validation_data must match the training data's steps and parameters: X_val "
+                             f"{X_val.shape} vs X {X.shape}, Y_val {Y_val.shape} vs Y {Y.shape}")
+        return X_val, Y_val[:, :Y.shape[1]]
 
     # ------------------------------------------------------------------ runtime
     def _check_runtime_params(self):

@@ -389,15 +389,6 @@ class LinearFarcaster(BaseForecaster):
         W[:n_fit] = solution
         return W
 
-    def _split_validation(self, n_sequences, generator):
-        n_val = int(round(self.validation_fraction * n_sequences))
-        if n_sequences < 2 or n_val == 0:
-            everything = np.arange(n_sequences)
-            return everything, everything
-        n_val = min(n_val, n_sequences - 1)
-        order = torch.randperm(n_sequences, generator=generator).numpy()
-        return np.sort(order[n_val:]), np.sort(order[:n_val])
-
     def _solve_paper(self, X, Y, steps, device, generator, validation_data, reducer=LOCAL):
         """Adam on L1 + beta * L_grad over minibatches of sequences, with early stopping.
 
@@ -408,9 +399,7 @@ class LinearFarcaster(BaseForecaster):
         # collinear steps (LFN) cancels large coefficients and loses everything when rounded to float32.
         dtype = torch.float64 if X.dtype == np.float64 else torch.float32
         if validation_data is not None:
-            if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-                raise TypeError("validation_data must be a tuple (X_val, Y_val)")
-            X_val, Y_val = self._validate_validation_data(*validation_data, X, Y)
+            X_val, Y_val = self._check_validation_data(validation_data, X, Y)
             train = np.arange(X.shape[0])
             val_rows = _Rows(X_val, Y_val, steps, self.slab_size, device, dtype)
             val_seqs = np.arange(X_val.shape[0])
@@ -495,14 +484,6 @@ class LinearFarcaster(BaseForecaster):
         if fused and not stopped and pending[0] > 0:
             record(*pending[:2], monitored_loss(), pending[2])
         return best["W"].cpu().numpy(), history
-
-    def _validate_validation_data(self, X_val, Y_val, X, Y):
-        probe = clone(self)
-        X_val, Y_val = probe._validate_fit_data(X_val, Y_val)
-        if X_val.shape[1:] != X.shape[1:] or Y_val.shape[2] != Y.shape[2] or Y_val.shape[1] < Y.shape[1]:
-            raise ValueError(f"validation_data must match the training data's steps and parameters: X_val "
-                             f"{X_val.shape} vs X {X.shape}, Y_val {Y_val.shape} vs Y {Y.shape}")
-        return X_val, Y_val[:, :Y.shape[1]]
 
     def _first_change(self, X, device, reducer=LOCAL):
         """Per sequence, ||w_1 - w_0||_1 over all parameters (the reference of L_grad), in float64."""

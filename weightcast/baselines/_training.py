@@ -10,7 +10,6 @@ import numbers
 
 import numpy as np
 import torch
-from sklearn.base import clone
 from tqdm.auto import tqdm
 
 from ..base import BaseForecaster, _check_positive_int, atomic_fit, iter_param_slabs, read_rows
@@ -167,24 +166,6 @@ class NeuralForecaster(BaseForecaster):
         """An untrained module of the fitted architecture, which :func:`weightcast.load` fills."""
         generator = torch.Generator().manual_seed(0)
         return self._build_module(len(self.in_steps_), len(self.out_steps_), generator).eval()
-
-    def _split_validation(self, n_sequences, generator):
-        n_val = int(round(self.validation_fraction * n_sequences))
-        if n_sequences < 2 or n_val == 0:
-            everything = np.arange(n_sequences)
-            return everything, everything
-        order = torch.randperm(n_sequences, generator=generator).numpy()
-        n_val = min(n_val, n_sequences - 1)
-        return np.sort(order[n_val:]), np.sort(order[:n_val])
-
-    def _check_validation_data(self, validation_data, X, Y):
-        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-            raise TypeError("validation_data must be a tuple (X_val, Y_val)")
-        X_val, Y_val = clone(self)._validate_fit_data(*validation_data)
-        if X_val.shape[1:] != X.shape[1:] or Y_val.shape[2] != Y.shape[2] or Y_val.shape[1] < Y.shape[1]:
-            raise ValueError(f"validation_data must match the training data's steps and parameters: X_val "
-                             f"{X_val.shape} vs X {X.shape}, Y_val {Y_val.shape} vs Y {Y.shape}")
-        return X_val, Y_val
 
     def _evaluate(self, module, rows, seqs):
         """Mean training loss (without regularisers) over ``seqs``, weighted by block size."""
