@@ -121,3 +121,11 @@ def test_cli_rejects_an_unknown_device(tmp_path, capsys):
 def test_python_entry_point_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         reproduce(**kwargs)
+
+
+def test_fixed_point_row_reads_every_step_on_gd_only():
+    entry = next(e for e in MODELS if e.name == "FixedPoint (ours)")
+    selectors = {experiment: entry.factory(experiment, 1, "cpu", 10).selector
+                 for experiment in ("syn1-gd", "syn1-sgd", "syn2-sgd", "syn2-adam")}
+    assert type(selectors["syn1-gd"]).__name__ == "AllSelector"
+    assert all(selectors[e] is None for e in ("syn1-sgd", "syn2-sgd", "syn2-adam"))  # LFD-2's steps

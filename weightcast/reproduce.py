@@ -136,7 +136,7 @@ def _ours(make):
 
 def _fixed_point(experiment, random_state, device):
     # GD trajectories are extrapolated exactly from every input step; noisy ones from w_0 and w_n.
-    selector = AllSelector() if experiment.endswith("gd") else None
+    selector = AllSelector() if EXPERIMENTS[experiment].optimizer == "gd" else None
     return FixedPointFarcaster(block_size=3 if experiment.startswith("syn1") else 64, selector=selector,
                                device=device, random_state=random_state)
 
