@@ -10,7 +10,7 @@ import resource
 
 import torch
 
-from weightcast.training.table4 import MODELS, format_table4, table4
+from weightcast.reproduce.table4 import MODELS, format_table4, table4
 
 
 def main():

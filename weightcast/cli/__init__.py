@@ -8,7 +8,7 @@ import argparse
 import importlib
 import sys
 
-from ._version import __version__
+from .._version import __version__
 
 # Modules that provide subcommands; listed here so that `weightcast --help` shows them all.
 SUBCOMMAND_MODULES = [
@@ -41,6 +41,3 @@ def main(argv=None):
         print(f"weightcast {args.command}: error: {exc}", file=sys.stderr)
         return 2
 
-
-if __name__ == "__main__":
-    sys.exit(main())

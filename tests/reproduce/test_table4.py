@@ -5,7 +5,7 @@ import pytest
 
 from weightcast.cli import main
 from weightcast.training import open_recording
-from weightcast.training.table4 import format_table4, table4
+from weightcast.reproduce.table4 import format_table4, table4
 
 
 

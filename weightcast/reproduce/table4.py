@@ -19,7 +19,7 @@ import torch
 
 from ..linear import LFD2Forecaster, LFLForecaster, LFNForecaster, LFSForecaster
 from ..metrics import PAPER_SCALE
-from .recorder import open_recording
+from ..training.recorder import open_recording
 
 __all__ = ["PROTOCOLS", "MODELS", "table4", "format_table4"]
 

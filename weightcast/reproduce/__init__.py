@@ -34,15 +34,15 @@ from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import Pipeline
 from tqdm.auto import tqdm
 
-from .base import resolve_device
-from .baselines import (CurveFitForecaster, DLinearForecaster, IntrospectionForecaster, RMLPForecaster,
+from ..base import resolve_device
+from ..baselines import (CurveFitForecaster, DLinearForecaster, IntrospectionForecaster, RMLPForecaster,
                         WNNForecaster)
-from .datasets import make_syn1, make_syn2, split_sequences
-from .dynamics import FixedPointFarcaster
-from .io.atomic import atomic_output
-from .linear import LFD2Forecaster, LFLForecaster, LFNForecaster, LFSForecaster, LinearFarcaster
-from .metrics import PAPER_SCALE, checkpoint_mse
-from .selection import AllSelector, FirstLastSelector, IntrospectionSelector, LastSelector, StepSelector
+from ..datasets import make_syn1, make_syn2, split_sequences
+from ..dynamics import FixedPointFarcaster
+from ..io.atomic import atomic_output
+from ..linear import LFD2Forecaster, LFLForecaster, LFNForecaster, LFSForecaster, LinearFarcaster
+from ..metrics import PAPER_SCALE, checkpoint_mse
+from ..selection import AllSelector, FirstLastSelector, IntrospectionSelector, LastSelector, StepSelector
 
 __all__ = ["MODELS", "TABLES", "reproduce", "format_markdown", "write_outputs", "register"]
 
@@ -604,8 +604,8 @@ def register(subparsers):
 
 
 def _run_table4(args):
-    """Table 4 on recorded runs, streamed from the file (weightcast.training.table4)."""
-    from .training.table4 import format_table4, table4
+    """Table 4 on recorded runs, streamed from the file (weightcast.reproduce.table4)."""
+    from .table4 import format_table4, table4
     if args.data is None:
         raise ValueError("table4 needs --data FILE: record runs first with `weightcast record cnn -o FILE`")
     check_output_folder(args.out)

@@ -16,7 +16,7 @@ import weightcast
 from weightcast import load, save
 from weightcast.io.persistence import FORMAT_VERSION, register_persistable
 
-from test_sklearn_checks import ESTIMATOR_CLASSES, SELECTOR_CLASSES
+from tests.test_sklearn_checks import ESTIMATOR_CLASSES, SELECTOR_CLASSES
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(6, 8, 3))
