@@ -14,7 +14,8 @@ from weightcast import (
     SampledSelector,
     split_sequences,
 )
-from weightcast.linear import _Rows, paper_gradient
+from weightcast.linear import paper_gradient, time_major
+from weightcast.rows import RowReader
 from weightcast.losses import gradient_penalty, prediction_loss
 
 
@@ -111,11 +112,11 @@ def test_paper_gradient_matches_autograd_of_the_paper_losses():
     torch.manual_seed(0)
     X, Y = split_sequences(decaying_sequences(n_sequences=5, noise=0.1, dtype=np.float32), n_input_steps=10)
     steps = np.array([0, 9])
-    rows = _Rows(X, Y, steps, slab_size=2, device=torch.device("cpu"), dtype=torch.float32)
+    rows = RowReader(X, Y, steps=steps, slab_size=2, dtype=torch.float32)
     W = torch.randn(3, Y.shape[1]) * 3   # large enough that the penalty is active for some sequences
     first_change = torch.as_tensor(np.abs(X[:, 1] - X[:, 0]).sum(axis=1), dtype=torch.float64)
     beta = 0.7
-    grad, _ = paper_gradient(W, rows.blocks(np.arange(5)), first_change, beta, n_params=X.shape[2])
+    grad, _ = paper_gradient(W, time_major(rows.blocks(np.arange(5))), first_change, beta, n_params=X.shape[2])
 
     W_auto = W.clone().requires_grad_(True)
     Z = torch.as_tensor(np.transpose(X[:, steps], (0, 2, 1)))

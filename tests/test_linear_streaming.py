@@ -104,10 +104,12 @@ def test_nan_in_a_file_is_caught_slab_by_slab_and_no_forecast_is_left(tmp_path):
     S = decaying()
     S[3, 13, 30] = np.nan  # a step both LFD-2 fits below read (targets of the fit, w_n of the forecast)
     view = write_sequences(tmp_path / "nan.h5", S, chunk_params=4)
-    with pytest.raises(ValueError, match=r"nan\.h5.*NaN or inf.*parameters 28\.\.31"):
+    # In file coordinates: step 3 of Y = view[:, 10:] is step 13 of the file.
+    with pytest.raises(ValueError, match=r"Y holds NaN at sequence 3, step 13, parameter 30 of '.*nan\.h5' "
+                                         r"\(dataset 'weights'\); weight sequences must be finite"):
         LFD2Forecaster(solver="lstsq", slab_size=4, device="cpu").fit(view[:, :10], view[:, 10:])
     est = LFD2Forecaster(solver="lstsq", device="cpu").fit(S[:, 14:18], S[:, 18:22])
-    with pytest.raises(ValueError, match="NaN or inf"):
+    with pytest.raises(ValueError, match=r"X holds NaN at sequence 3, step 13, parameter 30 of '.*nan\.h5'"):
         est.predict(view[:, 10:14], out=tmp_path / "forecast.h5")
     assert sorted(os.listdir(tmp_path)) == ["nan.h5"]
 

@@ -278,6 +278,10 @@ class SequenceView:
         self._handle = None
 
     # -------------------------------------------------------------- reading
+    def position(self, seq, step):
+        """The file's (sequence, step) indices of this view's sequence ``seq`` and step ``step`` (for messages)."""
+        return int(self._seqs[seq]), int(self._steps[step])
+
     def read_block(self, seqs=None, steps=None, params=slice(None), dtype=None, out=None):
         """Read ``self[seqs][:, steps, params]`` into a new (or the given) array.
 
