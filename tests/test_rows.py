@@ -189,3 +189,25 @@ def test_background_writer_keeps_order_reuses_two_buffers_and_raises_errors():
 
 def test_slab_repr_names_its_parameters():
     assert repr(Slab([slice(0, 4), slice(8, 10)])) == "Slab(0..3, 8..9)"
+
+
+def test_windows_of_one_file_are_read_in_one_read_per_slab(tmp_path):
+    from weightcast.io import SequenceView
+
+    reads = []
+
+    class Recording(SequenceView):
+        def read_block(self, seqs=None, steps=None, params=slice(None), dtype=None, out=None):
+            reads.append(params)
+            return super().read_block(seqs, steps, params, dtype, out)
+
+    S = sequences(n_params=12)
+    view = Recording(write_sequences(tmp_path / "s.h5", S, chunk_params=4).path)
+    reader = RowReader(view[:, :3], view[:, 3:6], steps=[0, 2], slab_size=4)
+    for slab, x, y in reader.blocks([4, 1]):
+        np.testing.assert_array_equal(x.numpy(), S[[4, 1]][:, [0, 2], slab.slice])
+        np.testing.assert_array_equal(y.numpy(), S[[4, 1]][:, 3:6, slab.slice])
+    assert len(reads) == 3  # one read per slab for both X and Y
+    reads.clear()
+    list(RowReader(view[:, 3:], view[:, :3], slab_size=4).blocks())  # targets before inputs: two reads
+    assert len(reads) == 6

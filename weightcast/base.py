@@ -155,6 +155,10 @@ class BaseForecaster(PersistenceMixin, RegressorMixin, BaseEstimator):
         """Slabs hold multiples of this many parameters."""
         return 1
 
+    def _mixes_coordinates(self):
+        """True for a model whose forecast of a coordinate depends on other coordinates (a slab is all of them)."""
+        return False
+
     def _score_steps(self, n_target_steps):
         """The target steps ``score`` compares with the forecast's steps (default: the first ones, all of Y)."""
         return np.arange(n_target_steps)
@@ -223,10 +227,8 @@ class BaseForecaster(PersistenceMixin, RegressorMixin, BaseEstimator):
                 return self._predict_to_file(X, m, blocks, out, dtype)
             Y_pred = np.empty((n_seq, m, n_params), dtype=dtype)
             target = torch.from_numpy(Y_pred)
-            for slab, forecast, _ in blocks:
-                part = target[:, :, slab.slice]
-                part.copy_(forecast)  # casts; an overflow to inf is reported just below
-                _check_forecast(part, slab, dtype)
+            for slab, pieces in blocks:
+                _fill(target[:, :, slab.slice], slab, pieces, dtype)
         return self._format_prediction(Y_pred, X_ndim)
 
     def _predict_to_file(self, X, m, blocks, out, dtype):
@@ -244,22 +246,32 @@ class BaseForecaster(PersistenceMixin, RegressorMixin, BaseEstimator):
         n_seq, _, n_params = X.shape
         with SequenceWriter(out, n_seq, n_params, n_steps=m, dtype=dtype, chunk_steps=min(m, 64),
                             overwrite=True, **names) as writer, BackgroundWriter(writer.write_slab) as background:
-            for slab, forecast, _ in blocks:
-                staging = background.buffer(tuple(forecast.shape), dtype)
-                torch.from_numpy(staging).copy_(forecast)
-                _check_forecast(staging, slab, dtype)
+            for slab, pieces in blocks:
+                staging = background.buffer((n_seq, m, slab.size), dtype)
+                _fill(torch.from_numpy(staging), slab, pieces, dtype)
                 background.submit(slab.slice, staging)
         return SequenceView(out)
 
     def _forecast_blocks(self, X, m, device, Y=None, target_steps=None):
-        """Yield ``(slab, forecast, y)`` over the parameter slabs of ``X``: the forecast of the slab,
-        (n_sequences, m, slab.size), on ``device``, and the slab of ``Y`` (None without ``Y``)."""
+        """Yield ``(slab, pieces)`` over the parameter slabs of ``X``; ``pieces`` yields ``(columns, forecast,
+        y)`` for parts of the slab: ``columns`` a slice into it, ``forecast`` (n_sequences, m, n_columns) on
+        ``device``, ``y`` the same part of ``Y`` (None without ``Y``). On the CPU a part is sized to stay in
+        cache (the forecast's float64 intermediates never go to memory); elsewhere it is the whole slab."""
         dtype = self._forecast_dtype(data_dtype(X))
         forecast = self._slab_forecast(m, device, dtype)
         reader = self._reader(X, Y, device=device, dtype=dtype, steps=self._forecast_steps(),
                               target_steps=target_steps, progress="predict" if self.verbose else None)
+        unit = self._slab_unit()
+        piece = max(unit, _PIECE // max(1, X.shape[0] * m) // unit * unit)
+        whole = device.type != "cpu" or self._mixes_coordinates()
+
+        def pieces(x, y):
+            for start in range(0, x.shape[2], x.shape[2] if whole else piece):
+                columns = slice(start, min(start + (x.shape[2] if whole else piece), x.shape[2]))
+                yield columns, forecast(x[:, :, columns]), None if y is None else y[:, :, columns]
+
         for slab, x, y in reader.blocks():
-            yield slab, forecast(x), y
+            yield slab, pieces(x, y)
 
     # ------------------------------------------------------------------ score
     def score(self, X, y, sample_weight=None):
@@ -305,8 +317,9 @@ class BaseForecaster(PersistenceMixin, RegressorMixin, BaseEstimator):
         m = self._predict_horizon(len(target_steps) if m is None else m)
         device = self._check_runtime_params()
         with contextlib.closing(self._forecast_blocks(X, m, device, Y=Y, target_steps=target_steps)) as blocks:
-            for _, forecast, y in blocks:
-                yield forecast, y
+            for _, pieces in blocks:
+                for _, forecast, y in pieces:
+                    yield forecast, y
 
     # ------------------------------------------------------------------ input handling
     def _reader(self, X, Y=None, *, device, dtype=None, check_y=True, slab_size=None, **options):
@@ -478,11 +491,21 @@ class BaseForecaster(PersistenceMixin, RegressorMixin, BaseEstimator):
         return generator
 
 
-def _check_forecast(block, slab, dtype):
-    if not all_finite(block):
-        params = slab.slice
-        raise ValueError(f"the forecast overflows {np.dtype(dtype)} (in parameters {params.start}.."
-                         f"{params.stop - 1}): X is too large for this model's coefficients; rescale X")
+_PIECE = 2 ** 18
+"""Forecast values computed at a time on the CPU (about 2 MB of float64: they stay in cache)."""
+
+
+def _fill(target, slab, pieces, dtype):
+    """Copy the forecast pieces of ``slab`` into ``target`` (n_sequences, m, slab.size), cast to ``dtype``
+    and checked: a value that overflows the cast is an error naming its parameters."""
+    for columns, forecast, _ in pieces:
+        part = target[:, :, columns]
+        part.copy_(forecast)
+        if not all_finite(part):
+            first = slab.slice.start + columns.start
+            raise ValueError(f"the forecast overflows {np.dtype(dtype)} (in parameters {first}.."
+                             f"{first + part.shape[2] - 1}): X is too large for this model's coefficients; "
+                             "rescale X")
 
 
 def _check_float_tensor(data, name):

@@ -30,14 +30,18 @@ __all__ = ["LinearFarcaster", "LFD2Forecaster", "LFNForecaster", "LFSForecaster"
 
 # Rows per QR update of the exact solver on the CPU: [R; block] stays in cache and reuses its memory.
 _QR_BLOCK = 8192
+# Values per part of a slab in the paper solver's passes on the CPU (about 1 MB of float32: they stay in cache).
+_CACHE_VALUES = 2 ** 18
 
 
 class StreamingLeastSquares:
     """Exact (ridge) least squares of targets on [inputs, 1], one block of rows at a time: a streaming QR.
 
-    R and Q^T T of the rows seen so far are updated by the QR of [R; new rows], a block of rows at a time,
-    in float64: the data are read once, never held in float64 beyond one block, and the normal equations
-    (which lose about five digits on nearly collinear inputs) are never formed.
+    R and Q^T T of the rows seen so far are updated by the QR of [R; new rows] in float64, so the data are
+    read once, never held in float64 beyond one block, and the normal equations (which lose about five
+    digits on nearly collinear inputs) are never formed. On the CPU each update is LAPACK's QR of a
+    triangle over a block of rows (``dtpqrt``, blocks that stay in cache); on an accelerator, torch's QR
+    of a whole slab.
 
     Parameters
     ----------
@@ -56,34 +60,51 @@ class StreamingLeastSquares:
         self.n_in, self.horizon = n_in, horizon
         self.n_fit = n_in + 1 if fit_intercept else n_in  # columns of [inputs, 1] that are fitted
         self.fit_intercept = fit_intercept
-        f64 = dict(device=device, dtype=torch.float64)
-        self.R = torch.zeros(self.n_fit, self.n_fit, **f64)
+        self.device = device
+        R = np.zeros((self.n_fit, self.n_fit))
         if ridge_rows:
-            self.R[:n_in, :n_in] = float(np.sqrt(alpha)) * torch.eye(n_in, **f64)
-        self.QtY = torch.zeros(self.n_fit, horizon, **f64)
-        self._width = _QR_BLOCK if device.type == "cpu" else None  # a GPU takes a whole block at once
-        self._A = self._B = None
-        self._f64 = f64
+            R[:n_in, :n_in] = np.sqrt(alpha) * np.eye(n_in)
+        self.R, self.QtY = torch.as_tensor(R, device=device), torch.zeros(self.n_fit, horizon, dtype=torch.float64,
+                                                                          device=device)
+        self._Z = self._T = None  # the CPU's block buffers, reused
 
     def update(self, Z, T):
         """Add rows: ``Z`` of shape (n_in, n_rows) and ``T`` (horizon, n_rows), any float dtype, on the device."""
-        n_rows = Z.shape[1]
-        width = n_rows if self._width is None else self._width
-        n_fit = self.n_fit
-        if self._A is None or self._A.shape[1] < n_fit + min(width, n_rows):
-            self._A = torch.empty(n_fit, n_fit + min(width, n_rows), **self._f64)  # [R; Z] transposed
-            self._B = torch.empty(self.horizon, self._A.shape[1], **self._f64)    # [Q^T T; T] transposed
+        if self.device.type == "cpu":
+            self._update_cpu(Z, T)
+        else:
+            self._update_device(Z, T)
+
+    def _update_cpu(self, Z, T):
+        from scipy.linalg.lapack import dtpqrt
+
+        n_rows, n_in, n_fit = Z.shape[1], self.n_in, self.n_fit
+        Z, T = Z.numpy(), T.numpy()
+        if self._Z is None:
+            self._Z = np.empty((n_fit, _QR_BLOCK))  # rows of [Z, 1] as columns: the transposed block is
+            self._T = np.empty((self.horizon, _QR_BLOCK))  # the Fortran-ordered matrix LAPACK reads
             if self.fit_intercept:
-                self._A[self.n_in, n_fit:] = 1
-        A, B = self._A, self._B
-        for start in range(0, n_rows, width):
-            end = n_fit + min(width, n_rows - start)
-            A[:, :n_fit] = self.R.T
-            A[:self.n_in, n_fit:end] = Z[:, start:start + end - n_fit]
-            B[:, :n_fit] = self.QtY.T
-            B[:, n_fit:end] = T[:, start:start + end - n_fit]
-            Q, self.R = torch.linalg.qr(A[:, :end].T)
-            self.QtY = Q.T @ B[:, :end].T
+                self._Z[n_in] = 1
+        R, QtY = np.asfortranarray(self.R.numpy()), self.QtY.numpy()
+        for start in range(0, n_rows, _QR_BLOCK):
+            rows = min(_QR_BLOCK, n_rows - start)
+            block, targets = self._Z[:, :rows], self._T[:, :rows]
+            block[:n_in] = Z[:, start:start + rows]  # the cast to float64, in cache
+            targets[:] = T[:, start:start + rows]
+            # [R; block^T] = Q [R'; 0] with Q = I - [I; V] Tf [I; V]^T: only the top of Q^T [QtY; T] is kept.
+            R, V, Tf, info = dtpqrt(0, n_fit, R, block.T, overwrite_a=True)
+            QtY = QtY - Tf.T @ (QtY + (targets @ V).T)
+        self.R, self.QtY = torch.from_numpy(np.triu(R)), torch.from_numpy(np.ascontiguousarray(QtY))
+
+    def _update_device(self, Z, T):
+        f64 = dict(device=self.device, dtype=torch.float64)
+        A = torch.empty(self.n_fit + Z.shape[1], self.n_fit, **f64)  # [R; Z] (a whole slab: GPUs like it big)
+        A[:self.n_fit] = self.R
+        A[self.n_fit:, :self.n_in] = Z.T
+        if self.fit_intercept:
+            A[self.n_fit:, self.n_in] = 1
+        Q, self.R = torch.linalg.qr(A)
+        self.QtY = Q[:self.n_fit].T @ self.QtY + Q[self.n_fit:].T @ T.T.to(torch.float64)
 
     def finite(self):
         """False when a NaN or inf reached the factors (from the data, or an overflow)."""
@@ -108,11 +129,20 @@ def design_rows(x, steps):
     return selected.transpose(0, 1).reshape(selected.shape[1], -1)
 
 
-def time_major(blocks):
+def time_major(blocks, piece=None):
     """``(slab, x, y)`` blocks as the time-major pairs ``(x, y)`` (n_steps, n_sequences, n_params) that
-    :func:`paper_gradient` and the residuals take."""
+    :func:`paper_gradient` and the residuals take; with ``piece``, cut into parts of at most that many
+    parameters (so that the passes over a part stay in cache)."""
     for _, x, y in blocks:
-        yield x.transpose(0, 1), None if y is None else y.transpose(0, 1)
+        step = x.shape[2] if piece is None else piece
+        for start in range(0, x.shape[2], step):
+            part = slice(start, start + step)
+            yield x[:, :, part].transpose(0, 1), None if y is None else y[:, :, part].transpose(0, 1)
+
+
+def _piece(device, n_sequences, horizon):
+    """Parameters per part of a slab in the paper solver's passes: cache-sized on the CPU, whole slabs elsewhere."""
+    return max(1, _CACHE_VALUES // max(1, n_sequences * horizon)) if device.type == "cpu" else None
 
 
 def _forecast(Xt, W, out=None):
@@ -432,7 +462,8 @@ class LinearFarcaster(BaseForecaster):
         def monitored_loss():
             total, residual = 0.0, None
             with torch.no_grad():
-                for Xt, Tt in time_major(val_rows.blocks(val_seqs, desc="validation")):
+                blocks = val_rows.blocks(val_seqs, desc="validation")
+                for Xt, Tt in time_major(blocks, _piece(device, len(val_seqs), horizon)):
                     loss, residual = _residual_norm(Xt, Tt, W, power, out=residual)
                     total += loss
                 total = reducer.sum(total)  # other ranks' parameters
@@ -467,7 +498,8 @@ class LinearFarcaster(BaseForecaster):
                 batch = np.sort(order[start:start + self.batch_size])  # sorted: sequential file reads
                 with torch.no_grad():
                     grad, batch_total, batch_power = paper_gradient(
-                        W, time_major(rows.blocks(batch, desc="epoch")), first_change_of(batch), self.beta, n_params,
+                        W, time_major(rows.blocks(batch, desc="epoch"), _piece(device, len(batch), horizon)),
+                        first_change_of(batch), self.beta, n_params,
                         reducer, power=power)
                 train_total += batch_total
                 if fused and record(*pending[:2], batch_power / (len(train) * n_values), pending[2]):

@@ -291,6 +291,23 @@ class _Source:
         return out
 
 
+def _joint_source(sources, pinned):
+    """One source for X and Y when both view the same dataset and sequences and X's steps all come before
+    Y's: each slab is then one read, split into two views (windows cut from one file by split_sequences)."""
+    if len(sources) != 2 or not all(hasattr(s.data, "file_index") for s in sources):
+        return None
+    X, Y = sources[0].data, sources[1].data
+    if (type(X) is not type(Y) or (getattr(X, "path", None), getattr(X, "dataset", None))
+            != (getattr(Y, "path", None), getattr(Y, "dataset", None)) or X.dtype != Y.dtype):
+        return None
+    (x_seqs, x_steps), (y_seqs, y_steps) = X.file_index(), Y.file_index()
+    steps = np.concatenate([x_steps[sources[0].steps], y_steps[sources[1].steps]])
+    if not np.array_equal(x_seqs, y_seqs) or np.any(np.diff(steps) <= 0):
+        return None
+    joint = type(X)(X.path, X.dataset, sequences=x_seqs, steps=steps)
+    return _Source(joint, None, sources[0].name, False, pinned)
+
+
 class RowReader:
     """Blocks of rows of an input window ``X`` and (optionally) of targets ``Y``, one slab at a time.
 
@@ -338,6 +355,7 @@ class RowReader:
         self.sources = [_Source(X, steps, names[0], checks[0], accelerator)]
         if Y is not None:
             self.sources.append(_Source(Y, target_steps, names[1], checks[1], accelerator))
+        self._joint = _joint_source(self.sources, accelerator)
         self.n_sequences = X.shape[0]
         self.slabs = plan_slabs(X.shape[2], aligned_slab_size(X, int(slab_size), unit), ranges)
         self.progress = progress
@@ -382,8 +400,8 @@ class RowReader:
     def find_non_finite(self):
         """Read every value once more and raise the error that names the first NaN/inf (None if all are finite)."""
         for i, slab in enumerate(self.slabs):
-            for source in self.sources:
-                block = self._to_device(source.read(slice(None), slab, None), non_blocking=False)
+            for source, raw in zip(self.sources, self._raw(slice(None), slab, None)):
+                block = self._to_device(raw, non_blocking=False)
                 if not all_finite(block):
                     raise _non_finite_error(block, source.name, source.data, None, source.steps, slab)
 
@@ -398,11 +416,19 @@ class RowReader:
         tensor = _from_numpy(block) if isinstance(block, np.ndarray) else block
         return tensor if tensor.device == self.device else tensor.to(self.device, non_blocking=non_blocking)
 
+    def _raw(self, seqs, slab, slot):
+        """The blocks of every source as read (one read when X and Y view the same dataset)."""
+        if self._joint is None:
+            return [source.read(seqs, slab, slot) for source in self.sources]
+        block = self._joint.read(seqs, slab, slot)
+        n_x = self.sources[0].n_steps
+        return [block[:, :n_x], block[:, n_x:]]
+
     def _read(self, i, seqs, slot, non_blocking=False):
         """Read, move, check (before any cast, which could overflow) and cast the blocks of slab ``i``."""
         slab, blocks = self.slabs[i], []
-        for source, checked in zip(self.sources, self._checked):
-            block = self._to_device(source.read(seqs, slab, slot), non_blocking and source.pinned)
+        for source, checked, raw in zip(self.sources, self._checked, self._raw(seqs, self.slabs[i], slot)):
+            block = self._to_device(raw, non_blocking and source.pinned)
             if source.check and not checked[i, seqs].all():
                 if not all_finite(block):
                     raise _non_finite_error(block, source.name, source.data, seqs, source.steps, slab)

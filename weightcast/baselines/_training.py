@@ -75,9 +75,6 @@ class NeuralForecaster(BaseForecaster):
         """Parameters per block; a module that mixes coordinates needs them all at once."""
         return n_params if self._mixes_coordinates() else self.slab_size
 
-    def _mixes_coordinates(self):
-        return False
-
     def _lr_factor(self, iteration):
         return 1.0
 
