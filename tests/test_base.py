@@ -66,6 +66,16 @@ def test_fit_on_a_view_in_slabs_equals_the_in_memory_fit_and_predicts_to_a_file(
                                                                       rel=1e-6)
 
 
+def test_predict_fills_a_given_array():
+    S = trajectories()
+    est = LFNForecaster(solver="lstsq", device="cpu", slab_size=4).fit(S[:, :21], S[:, 21:])
+    out = np.empty((8, 9, 10), dtype=np.float32)
+    assert est.predict(S[:, :21], out=out) is out
+    np.testing.assert_array_equal(out, est.predict(S[:, :21]))
+    with pytest.raises(ValueError, match=r"out must be a writeable array of shape \(8, 9, 10\) and dtype float32"):
+        est.predict(S[:, :21], out=np.empty((8, 9, 10)))
+
+
 def test_fixed_point_searches_whole_chunks_of_a_view_with_more_parameters_than_search_params(tmp_path):
     S = trajectories(n_params=40, seed=1)
     X, Y = split_sequences(S, n_input_steps=21)

@@ -33,12 +33,11 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from .distributed import LocalReducer, collective_fit
 from .io.persistence import PersistenceMixin
 from .metrics import StreamingR2
-from .rows import (FLOAT_DTYPES, BackgroundWriter, RowReader, aligned_slab_size, all_finite, as_source,
-                   check_finite, check_sequence_array, is_lazy, iter_param_slabs)
+from .rows import (FLOAT_DTYPES, BackgroundWriter, RowReader, all_finite, as_source, check_finite,
+                   check_sequence_array, is_lazy, tensor_view)
 
 __all__ = ["BaseForecaster", "FitContext", "resolve_device", "atomic_fit", "data_dtype",
-           # re-exported from weightcast.rows for existing imports
-           "check_sequence_array", "iter_param_slabs", "is_lazy", "aligned_slab_size"]
+           "check_sequence_array"]  # the last re-exported from weightcast.rows for existing imports
 
 _LIFT_HINT = ("a 2-D X is read as (n_sequences, n_steps), one parameter per sequence (the 2-D lift); if it "
               "holds one run as (n_steps, n_params), pass S[None], of shape (1, n_steps, n_params), instead")
@@ -208,28 +207,34 @@ class BaseForecaster(PersistenceMixin, RegressorMixin, BaseEstimator):
         m : int or None, default=None
             Steps to forecast, at most the fitted horizon; None uses the constructor's ``m`` or the
             fitted horizon.
-        out : str, path-like or None, default=None
-            Stream the forecast into a new HDF5 weight-sequence file at this path (written under a
-            temporary name and renamed when complete) instead of returning it in memory.
+        out : str, path-like, ndarray or None, default=None
+            A path: stream the forecast into a new HDF5 weight-sequence file there (written under a
+            temporary name and renamed when complete) instead of returning it in memory. An array of shape
+            (n_sequences, m, n_params) and X's dtype: fill it (repeated forecasts then reuse its memory).
 
         Returns
         -------
-        Y_pred : ndarray of shape (n_sequences, m, n_params), or lifted like the ``X``/``Y`` of fit;
-            with ``out``, a :class:`weightcast.io.SequenceView` (always 3-D) of the written file.
+        Y_pred : ndarray of shape (n_sequences, m, n_params), or lifted like the ``X``/``Y`` of fit (``out``
+            itself when it is an array); with a path, a :class:`weightcast.io.SequenceView` (always 3-D) of
+            the written file.
         """
         X, X_ndim = self._validate_predict_data(X)
         m = self._predict_horizon(m)
         device = self._check_runtime_params()
         dtype = data_dtype(X)
         n_seq, _, n_params = X.shape
+        if isinstance(out, np.ndarray):
+            if out.shape != (n_seq, m, n_params) or out.dtype != dtype or not out.flags.writeable:
+                raise ValueError(f"out must be a writeable array of shape {(n_seq, m, n_params)} and dtype {dtype} "
+                                 f"(X's), got shape {out.shape} and dtype {out.dtype}")
         with contextlib.closing(self._forecast_blocks(X, m, device)) as blocks:
-            if out is not None:
+            if out is not None and not isinstance(out, np.ndarray):
                 return self._predict_to_file(X, m, blocks, out, dtype)
-            Y_pred = np.empty((n_seq, m, n_params), dtype=dtype)
-            target = torch.from_numpy(Y_pred)
+            Y_pred = np.empty((n_seq, m, n_params), dtype=dtype) if out is None else out
+            target = tensor_view(Y_pred)
             for slab, pieces in blocks:
                 _fill(target[:, :, slab.slice], slab, pieces, dtype)
-        return self._format_prediction(Y_pred, X_ndim)
+        return Y_pred if out is not None else self._format_prediction(Y_pred, X_ndim)
 
     def _predict_to_file(self, X, m, blocks, out, dtype):
         """Stream the forecast into a new weight-sequence file (atomic); the writes overlap the next slab."""
@@ -248,7 +253,7 @@ class BaseForecaster(PersistenceMixin, RegressorMixin, BaseEstimator):
                             overwrite=True, **names) as writer, BackgroundWriter(writer.write_slab) as background:
             for slab, pieces in blocks:
                 staging = background.buffer((n_seq, m, slab.size), dtype)
-                _fill(torch.from_numpy(staging), slab, pieces, dtype)
+                _fill(tensor_view(staging), slab, pieces, dtype)
                 background.submit(slab.slice, staging)
         return SequenceView(out)
 

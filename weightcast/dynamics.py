@@ -30,7 +30,7 @@ from sklearn.base import clone
 from tqdm.auto import tqdm
 
 from .base import BaseForecaster, _check_positive_int
-from .linear import LinearFarcaster, StreamingLeastSquares, _forecast, design_rows
+from .linear import LinearFarcaster, StreamingLeastSquares, _forecast, least_squares_rows
 from .selection import FirstLastSelector, _BaseSelector
 
 __all__ = ["FixedPointFarcaster"]
@@ -141,11 +141,13 @@ class FixedPointFarcaster(BaseForecaster):
     alpha : float, default=0.0
         Ridge penalty of the pooled linear part (as in :class:`LinearFarcaster`).
     search_params : int, default=65536
-        The hyperparameter search sees at most this many parameters (whole blocks spread evenly over the
-        vector), so its cost does not grow with n_params; the chosen setting is then refitted on all of them.
+        The hyperparameter search sees at most this many parameters (pieces of whole blocks spread evenly
+        over the vector; of a file, also of whole chunks), so its cost does not grow with n_params; the
+        chosen setting is then refitted on all of them. The search keeps the per-run forecasts of these
+        parameters: n_sequences x m x search_params float64 values.
     slab_size : int, default=1048576
-        Bounds memory independently of n_params: the per-run model reads slab_size / n_rates parameters
-        at a time (whole blocks), the pooled linear maps slab_size.
+        Bounds memory independently of n_params: data are read slab_size parameters at a time, and the
+        per-run model works on slab_size / n_rates of them at a time (whole blocks).
     device : str, default="auto"
         "auto" (CUDA when available), "cpu" or "cuda".
     random_state : None, int or RandomState, default=None
@@ -298,7 +300,8 @@ class FixedPointFarcaster(BaseForecaster):
                 if cache is not None:
                     cache.append(F)
             T = torch.cat([t.to(torch.float64) for t in targets], dim=1) if len(targets) > 1 else targets[0]
-            solver.update(design_rows(x, steps), design_rows(T, None))
+            for Z, targets in least_squares_rows(x[:, steps], T, self.device_):
+                solver.update(Z, targets)
         if not solver.finite():
             reader.find_non_finite()
         return solver.solve()

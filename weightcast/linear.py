@@ -76,15 +76,18 @@ class StreamingLeastSquares:
             self._update_device(Z, T)
 
     def _update_cpu(self, Z, T):
+        if self._Z is None:
+            self._Z = np.empty((self.n_fit, _QR_BLOCK))  # rows of [Z, 1] as columns: the transposed block
+            self._T = np.empty((self.horizon, _QR_BLOCK))  # is the Fortran-ordered matrix LAPACK reads
+            if self.fit_intercept:
+                self._Z[self.n_in] = 1
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf reach the factors: see finite()
+            self._blocks_cpu(Z.numpy(), T.numpy())
+
+    def _blocks_cpu(self, Z, T):
         from scipy.linalg.lapack import dtpqrt
 
         n_rows, n_in, n_fit = Z.shape[1], self.n_in, self.n_fit
-        Z, T = Z.numpy(), T.numpy()
-        if self._Z is None:
-            self._Z = np.empty((n_fit, _QR_BLOCK))  # rows of [Z, 1] as columns: the transposed block is
-            self._T = np.empty((self.horizon, _QR_BLOCK))  # the Fortran-ordered matrix LAPACK reads
-            if self.fit_intercept:
-                self._Z[n_in] = 1
         R, QtY = np.asfortranarray(self.R.numpy()), self.QtY.numpy()
         for start in range(0, n_rows, _QR_BLOCK):
             rows = min(_QR_BLOCK, n_rows - start)
@@ -127,6 +130,17 @@ def design_rows(x, steps):
     """The time-major design rows of a block x (n_sequences, n_steps, n_params): (n_in, n_sequences * n_params)."""
     selected = x if steps is None else x[:, steps]
     return selected.transpose(0, 1).reshape(selected.shape[1], -1)
+
+
+def least_squares_rows(x, y, device):
+    """Yield ``(Z, T)`` for :meth:`StreamingLeastSquares.update` from blocks x, y (n_sequences, steps, slab):
+    on the CPU, wide slabs one sequence at a time (views: a slab-sized copy costs more in fresh pages than
+    the QR saves in calls), otherwise the whole block at once."""
+    if device.type == "cpu" and (x.shape[0] == 1 or x.shape[2] >= _QR_BLOCK // 4):
+        for seq in range(x.shape[0]):
+            yield x[seq], y[seq]
+    else:
+        yield design_rows(x, None), design_rows(y, None)
 
 
 def time_major(blocks, piece=None):
@@ -413,7 +427,8 @@ class LinearFarcaster(BaseForecaster):
         rows = self._reader(X, Y, device=device, steps=steps, check_y=False,
                             progress="exact fit" if self.verbose > 0 else None)
         for _, x, y in rows.blocks(seqs):
-            solver.update(design_rows(x, None), design_rows(y, None))
+            for Z, T in least_squares_rows(x, y, device):
+                solver.update(Z, T)
         if not solver.finite():
             rows.find_non_finite()  # names a NaN or inf of the data, if that is the cause
         return solver.solve(reducer)

@@ -22,9 +22,8 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_array
 
-__all__ = ["FLOAT_DTYPES", "RowReader", "Slab", "BackgroundWriter", "is_lazy", "iter_param_slabs",
-           "aligned_slab_size", "plan_slabs", "check_sequence_array", "check_finite", "all_finite",
-           "as_source"]
+__all__ = ["FLOAT_DTYPES", "RowReader", "Slab", "BackgroundWriter", "is_lazy", "as_source", "aligned_slab_size",
+           "plan_slabs", "check_sequence_array", "check_finite", "all_finite", "tensor_view"]
 
 FLOAT_DTYPES = (np.float32, np.float64)
 _BUFFERS = 2  # slabs in flight with prefetching: the one being used and the one being read
@@ -37,14 +36,14 @@ def is_lazy(data):
 
 
 def as_source(data):
-    """A CPU torch tensor becomes a numpy view of it (no copy; other float dtypes become float32);
-    everything else, tensors on accelerators included, is returned unchanged."""
+    """A real CPU tensor becomes a numpy view of it (no copy; half and bfloat16 become float32); other
+    tensors (on an accelerator, complex) stay tensors, and anything else is returned unchanged."""
     if isinstance(data, torch.Tensor):
         data = data.detach()
         if data.device.type == "cpu" and not data.is_complex():
             if data.dtype.is_floating_point and data.dtype not in (torch.float32, torch.float64):
-                data = data.float()  # half and bfloat16 weights
-            return data.resolve_conj().numpy()
+                data = data.float()
+            return data.numpy()
     return data
 
 
@@ -56,12 +55,6 @@ def _numpy_dtype(data):
 
 
 # ---------------------------------------------------------------------------------------------- slabs
-def iter_param_slabs(n_params, slab_size):
-    """Yield slices that cover ``range(n_params)`` in slabs of at most ``slab_size`` parameters."""
-    for start in range(0, n_params, slab_size):
-        yield slice(start, min(start + slab_size, n_params))
-
-
 def aligned_slab_size(data, slab_size, unit=1):
     """``slab_size`` rounded down to a multiple of ``unit`` and of the parameter chunks of lazy ``data``.
 
@@ -164,7 +157,7 @@ def all_finite(values):
             return True
         if not values.dtype.isnative:  # torch reads native byte order only
             return bool(np.isfinite(values).all())
-        values = _from_numpy(values)
+        values = tensor_view(values)
     if values.numel() == 0:
         return True
     return bool(torch.isfinite(torch.stack(torch.aminmax(values))).all())
@@ -172,7 +165,7 @@ def all_finite(values):
 
 def check_finite(data, name, slab_size=2 ** 20):
     """Raise a ValueError naming the first NaN/inf of the in-memory array or tensor ``data`` (3-D)."""
-    whole = data if isinstance(data, torch.Tensor) else _from_numpy(data)
+    whole = data if isinstance(data, torch.Tensor) else tensor_view(data)
     if all_finite(whole):
         return
     for slab in plan_slabs(data.shape[2], slab_size):
@@ -198,8 +191,10 @@ def _non_finite_error(block, name, data, seqs, steps, slab):
                       "weight sequences must be finite")
 
 
-def _from_numpy(array):
-    with warnings.catch_warnings():  # read-only arrays (memory maps): blocks are never written to
+def tensor_view(array):
+    """A torch tensor sharing the memory of the numpy ``array``; a read-only one (a memory map) without torch's
+    warning, since weightcast never writes through the blocks it reads."""
+    with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         return torch.from_numpy(array)
 
@@ -230,8 +225,9 @@ def _indices(key, n):
     return np.arange(n)[key] if isinstance(key, slice) else key
 
 
-def _take(data, seqs, steps, slab):
-    """``data[seqs][:, steps, slab]`` of an in-memory array or tensor: a view, or one copy of that block."""
+def _take(data, seqs, steps, slab, out=None):
+    """``data[seqs][:, steps, slab]`` of an in-memory array or tensor: a view, or one copy of that block
+    (into ``out``, a reused buffer of the right size, when given: fresh pages cost more than the copy)."""
     numpy = isinstance(data, np.ndarray)
     if len(slab.ranges) == 1 and (isinstance(seqs, slice) or isinstance(steps, slice)):
         block = data[:, :, slab.slice]
@@ -239,7 +235,7 @@ def _take(data, seqs, steps, slab):
             if isinstance(key, slice):
                 block = block[key] if axis == 0 else block[:, key]
             elif numpy:
-                block = np.take(block, key, axis=axis)
+                block = _take_axis(block, key, axis, out)
             else:
                 block = block.index_select(axis, torch.as_tensor(key, device=data.device))
         return block
@@ -248,6 +244,25 @@ def _take(data, seqs, steps, slab):
         return data[np.ix_(*index)]
     s, t, p = (torch.as_tensor(i, device=data.device) for i in index)
     return data[s[:, None, None], t[None, :, None], p[None, None, :]]
+
+
+def _take_axis(block, key, axis, out):
+    """``np.take(block, key, axis)`` (axis 0 or 1), into ``out(shape)`` when given. A few indices are copied
+    row by row (several times faster than np.take's generic loop); many by fancy indexing."""
+    shape = block.shape[:axis] + (len(key),) + block.shape[axis + 1:]
+    if out is None or len(key) > 64:
+        taken = block[key] if axis == 0 else block[:, key]
+        if out is None:
+            return taken
+        np.copyto(out(shape), taken)
+        return out(shape)
+    dest = out(shape)
+    for j, k in enumerate(key):
+        if axis == 0:
+            dest[j] = block[k]
+        else:
+            dest[:, j] = block[:, k]
+    return dest
 
 
 class _Source:
@@ -266,20 +281,9 @@ class _Source:
         """The raw block (numpy array or tensor) of ``seqs`` x the steps x ``slab``; a lazy dataset reads
         into the buffer ``slot`` (None: a new array)."""
         if not self.lazy:
-            return _take(self.data, seqs, self.steps, slab)
+            return _take(self.data, seqs, self.steps, slab, None if slot is None else lambda s: self._buffer(slot, s))
         shape = (_length(seqs, self.data.shape[0]), self.n_steps, slab.size)
-        out = None
-        if slot is not None:
-            size = int(np.prod(shape))
-            buffer = self.buffers[slot]
-            if buffer is None or buffer.size < size:
-                if self.pinned:  # page-locked: the copy to the device runs asynchronously
-                    dtype = torch.float64 if self.dtype == np.float64 else torch.float32
-                    buffer = torch.empty(size, dtype=dtype, pin_memory=True).numpy()
-                else:
-                    buffer = np.empty(size, dtype=self.dtype)
-                self.buffers[slot] = buffer
-            out = buffer[:size].reshape(shape)
+        out = None if slot is None else self._buffer(slot, shape)
         seqs, steps = None if _is_all(seqs) else seqs, None if _is_all(self.steps) else self.steps
         if len(slab.ranges) == 1:
             return self.data.read_block(seqs, steps, slab.slice, dtype=self.dtype, out=out)
@@ -289,6 +293,19 @@ class _Source:
             out[:, :, at:at + r.stop - r.start] = self.data.read_block(seqs, steps, r, dtype=self.dtype)
             at += r.stop - r.start
         return out
+
+    def _buffer(self, slot, shape):
+        """The reused buffer ``slot`` as an array of ``shape`` (grown when too small)."""
+        size = int(np.prod(shape))
+        buffer = self.buffers[slot]
+        if buffer is None or buffer.size < size:
+            if self.pinned:  # page-locked: the copy to the device runs asynchronously
+                dtype = torch.float64 if self.dtype == np.float64 else torch.float32
+                buffer = torch.empty(size, dtype=dtype, pin_memory=True).numpy()
+            else:
+                buffer = np.empty(size, dtype=self.dtype)
+            self.buffers[slot] = buffer
+        return buffer[:size].reshape(shape)
 
 
 def _joint_source(sources, pinned):
@@ -413,7 +430,7 @@ class RowReader:
         return tuple(None if block is None else block.index_select(0, index) for block in self._cache)
 
     def _to_device(self, block, non_blocking):
-        tensor = _from_numpy(block) if isinstance(block, np.ndarray) else block
+        tensor = tensor_view(block) if isinstance(block, np.ndarray) else block
         return tensor if tensor.device == self.device else tensor.to(self.device, non_blocking=non_blocking)
 
     def _raw(self, seqs, slab, slot):
