@@ -300,8 +300,8 @@ class FixedPointFarcaster(BaseForecaster):
                 if cache is not None:
                     cache.append(F)
             T = torch.cat([t.to(torch.float64) for t in targets], dim=1) if len(targets) > 1 else targets[0]
-            for Z, targets in least_squares_rows(x[:, steps], T, self.device_):
-                solver.update(Z, targets)
+            for Z, T_rows in least_squares_rows(x[:, steps], T, self.device_):
+                solver.update(Z, T_rows)
         if not solver.finite():
             reader.find_non_finite()
         return solver.solve()

@@ -349,9 +349,9 @@ class LinearFarcaster(BaseForecaster):
         tags.regressor_tags.poor_score = not isinstance(selector, AllSelector)
         return tags
 
-    _collective = True
-
     # ------------------------------------------------------------------ fit
+    _collective = True  # fit(..., reducer=TorchDistributedReducer()) combines the ranks' parameters
+
     def _fit(self, X, Y, fit):
         device, reducer = fit.device, fit.reducer
         horizon = self._target_horizon(Y.shape[1])
@@ -375,9 +375,9 @@ class LinearFarcaster(BaseForecaster):
             raise ValueError(f"the {self.solver!r} solver produced non-finite coefficients: the data overflow "
                              "its float32/float64 arithmetic; rescale X and Y")
         self._set_solution(W, selector, horizon, history)
-        return self
 
     def _set_solution(self, W, selector, horizon, history=()):
+        """The fitted attributes of the map ``W`` (n_in + 1, horizon), intercept last."""
         self.selector_ = selector
         self.steps_ = selector.steps_
         self.horizon_ = horizon
