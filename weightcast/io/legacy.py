@@ -71,10 +71,10 @@ def convert_recording(source, target, *, dataset=DEFAULT_DATASET, checksum=True,
                             chunk_steps=chunks[1] if weights.chunks else 16, chunk_params=chunk_params,
                             steps=numbers, param_names=names, param_shapes=shapes, recorded=recorded,
                             checksum=checksum, overwrite=overwrite) as writer:
-            block = np.zeros((n_seq, n_steps, min(slab, n_params)), dtype=np.float32)
+            block = np.zeros((n_seq, n_steps, min(slab, n_params)), dtype=np.float32)  # only recorded steps are copied
             for p0 in range(0, n_params, slab):
                 p1 = min(p0 + slab, n_params)
-                out = block[:, :, :p1 - p0]
+                out = block if p1 - p0 == block.shape[2] else np.zeros(block.shape[:2] + (p1 - p0,), np.float32)
                 for i, n in enumerate(recorded.tolist()):
                     if n:
                         try:
