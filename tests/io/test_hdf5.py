@@ -198,8 +198,13 @@ def test_crash_safe_recording_survives_sigkill(tmp_path):
 def test_crash_safe_writer_closes_to_a_normal_file(tmp_path, S):
     path = tmp_path / "live.h5"
     with SequenceWriter(path, 6, 11, chunk_steps=4, crash_safe=True) as writer:
+        # path appears only once the layout is on disk: readers open it from the start
+        assert os.listdir(tmp_path) == ["live.h5"]
+        meta = read_metadata(path)
+        assert meta["shape"] == (6, 0, 11) and meta["closed"] is False and not meta["complete"]
         for t in range(9):
             writer.append(S[:, t])
+        assert open_sequences(path).shape == (6, 8, 11)  # followed while written: the flushed steps
     with h5py.File(path, "r") as f:  # a plain open works after a clean close
         np.testing.assert_array_equal(f["weights"][:], S)
 
@@ -325,6 +330,20 @@ def test_truncated_files_are_refused_by_every_reader(tmp_path, S, where):
             read(view if read in (np.asarray,) or read.__name__ == "<lambda>" else path)
 
 
+def test_chunks_beyond_the_end_of_the_file_are_refused_even_when_hdf5_opens_it(tmp_path, S, monkeypatch):
+    """HDF5 skips its own end-of-file check for killed (SWMR) recordings: the chunk check stands alone."""
+    path = tmp_path / "short.h5"
+    write_sequences(path, S, chunk_steps=4)
+    ends = []
+    with h5py.File(path, "r") as f:
+        f["weights"].id.chunk_iter(lambda info: ends.append((info.byte_offset + info.size, info.chunk_offset)))
+    end, (seq, step, param) = max(ends)
+    from weightcast.io import hdf5
+    monkeypatch.setattr(hdf5.os.path, "getsize", lambda p: end - 1)  # as if the last chunk were cut short
+    with pytest.raises(ValueError, match=rf"short\.h5.* is truncated: it is {end - 1:,} bytes long, but the chunk "
+                                         rf"of sequence {seq}, steps {step}-{min(step + 3, 8)}, .* ends at byte {end:,}"):
+        open_sequences(path)
+
 def test_recorded_steps_whose_chunks_are_missing_are_refused(tmp_path, S):
     path = tmp_path / "claims.h5"
     with SequenceWriter(path, 6, 11, n_steps=9, chunk_steps=4, crash_safe=True) as writer:
@@ -427,7 +446,7 @@ def test_old_recorder_files_are_refused_with_how_to_convert_them(tmp_path, S):
 
 def test_converting_an_old_recording_keeps_steps_names_and_completeness(tmp_path, S):
     old = _old_recording(tmp_path / "old.h5", S, recorded=[9, 9, 5, 0, 9, 9])
-    new = convert_recording(old, tmp_path / "new.h5", max_bytes=6 * 9 * 4 * 6)  # slabs of one chunk column
+    new = convert_recording(old, tmp_path / "new.h5", checksum=True, max_bytes=6 * 9 * 4 * 6)  # one chunk column
     assert isinstance(new, SequenceView)
     meta = read_metadata(tmp_path / "new.h5")
     assert meta["format"] == FORMAT_NAME and meta["format_version"] == FORMAT_VERSION and meta["checksum"]

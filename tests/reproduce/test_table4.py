@@ -74,7 +74,7 @@ def _table4_cli(path, tmp_path, capsys):
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_reproduce_table4_refuses_truncated_killed_and_damaged_recordings(tmp_path, capsys):
     """The text protocol (one run of 60 snapshots) on a good recording, then on broken copies of it."""
-    path = record(tmp_path / "run.h5", n_sequences=1, n_steps=60, n_params=3000, chunk_steps=4)
+    path = record(tmp_path / "run.h5", n_sequences=1, n_steps=60, n_params=3000, chunk_steps=4, checksum=True)
     status, printed = _table4_cli(path, tmp_path, capsys)
     assert status == 0 and "| LFD-2 | lstsq |" in printed.out
 

@@ -38,7 +38,8 @@ def test_records_w0_and_every_kth_step_with_layout(tmp_path):
 
 def test_a_recording_is_an_ordinary_weight_sequence_file(tmp_path):
     """open_sequences / read_metadata read it; its forecast keeps the steps and loads back into the model."""
-    path = record(tmp_path / "runs.h5", n_sequences=3, n_steps=12, n_params=30, every=5, chunk_steps=4)
+    path = record(tmp_path / "runs.h5", n_sequences=3, n_steps=12, n_params=30, every=5, chunk_steps=4,
+                  checksum=True)
     meta = read_metadata(path)
     assert meta["format"] == FORMAT_NAME and meta["format_version"] == FORMAT_VERSION
     assert meta["shape"] == (3, 12, 30) and meta["dtype"] == np.float32 and meta["chunks"] == (1, 4, 30)

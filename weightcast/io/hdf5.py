@@ -195,7 +195,7 @@ def _held_steps(ends, shape, chunks):
     return np.repeat(held, chunks[0])[:shape[0]].astype(np.int64)
 
 
-def _check_claimed(ends, chunks, recorded, size, path, name):
+def _check_claimed(ends, chunks, shape, recorded, size, path, name):
     """Refuse a file in which a chunk of claimed data was never written or lies beyond its end."""
     n_seq_chunks, n_step_chunks, _ = ends.shape
     claimed_steps = np.zeros(n_seq_chunks, dtype=np.int64)
@@ -205,8 +205,9 @@ def _check_claimed(ends, chunks, recorded, size, path, name):
         if not bad.any():
             continue
         a, b, c = (int(i) for i in np.argwhere(bad)[0])
-        where = (f"sequence {a * chunks[0]}, steps {b * chunks[1]}-{(b + 1) * chunks[1] - 1}, parameters "
-                 f"{c * chunks[2]}-{(c + 1) * chunks[2] - 1} of {name!r}")
+        last_step, last_param = (min((i + 1) * chunks[k], shape[k]) - 1 for i, k in ((b, 1), (c, 2)))
+        where = (f"sequence {a * chunks[0]}, steps {b * chunks[1]}-{last_step}, parameters "
+                 f"{c * chunks[2]}-{last_param} of {name!r}")
         count = f"{int(bad.sum())} of {int(claimed.sum() * ends.shape[2])} chunks holding recorded data"
         if what == "lies beyond":
             raise ValueError(f"{path!r} is truncated: it is {size:,} bytes long, but the chunk of {where} ends at "
@@ -247,7 +248,7 @@ def _inspect(f, ds, path, name):
         if recorded.shape != (n_seq,) or recorded.min(initial=0) < 0 or recorded.max(initial=0) > n_steps:
             raise ValueError(f"{path!r} is damaged: {name + RECORDED_SUFFIX!r} holds {recorded!r}, not a step count "
                              f"in 0..{n_steps} for each of the {n_seq} sequences")
-    _check_claimed(ends, chunks, recorded, size, path, name)
+    _check_claimed(ends, chunks, ds.shape, recorded, size, path, name)
     if closed is False and ds.maxshape[1] is None:
         n_steps = int(recorded.max(initial=0))  # a live or killed growing file ends at its last flushed step
 
@@ -684,8 +685,7 @@ class SequenceWriter:
         written), for copies of files whose runs stopped early. Default: every step.
     checksum : bool, default=False
         Store a fletcher32 checksum with every chunk, so that damaged bytes raise an error when read
-        instead of reading wrong values (it makes writes about 1.8x and page-cached reads about 2.3x
-        slower; docs/formats.md).
+        instead of reading wrong values; it halves read throughput (docs/formats.md).
     crash_safe : bool, default=False
     overwrite : bool, default=False
         Replace an existing file at ``path``.
@@ -748,15 +748,11 @@ class SequenceWriter:
                 raise ValueError(f"recorded must give 0..{n_steps} steps for each of the {n_sequences} sequences, "
                                  f"got {recorded!r}")
 
-        if self.crash_safe:
-            self._tmp = None
-            if overwrite and os.path.exists(self.path):
-                os.remove(self.path)
-            self._file = h5py.File(self.path, "x", libver="latest")
-        else:
-            self._atomic = atomic_output(self.path)  # a temporary name beside path, renamed on close
-            self._tmp = self._atomic.__enter__()
-            self._file = h5py.File(self._tmp, "w", libver="latest")
+        # The file is made under a temporary name beside path (see atomic_output) and renamed onto path when
+        # complete (close) or, crash-safe, as soon as its layout is on disk: path never holds half a file.
+        self._atomic = atomic_output(self.path)
+        self._tmp = self._atomic.__enter__()
+        self._file = h5py.File(self._tmp, "w", libver="latest")
         try:
             # Every object exists before SWMR starts; from then on only data is written.
             self._file.attrs["weightcast_format"] = FORMAT_NAME
@@ -781,6 +777,7 @@ class SequenceWriter:
             if self.crash_safe:
                 self._file.swmr_mode = True
                 self._file.flush()
+                self._publish_file()
         except BaseException:
             self.abort()
             raise
@@ -983,11 +980,15 @@ class SequenceWriter:
             self._file.close()
             self._closed = True
             if self._tmp is not None:
-                self._tmp = None
-                self._atomic.__exit__(None, None, None)  # fsync, then rename onto path
+                self._publish_file()
         except BaseException:
             self.abort()
             raise
+
+    def _publish_file(self):
+        """fsync the file and rename it from its temporary name onto ``path``."""
+        self._tmp = None
+        self._atomic.__exit__(None, None, None)
 
     def abort(self):
         """Stop writing: an atomic writer removes its temporary file (``path`` is left untouched); a

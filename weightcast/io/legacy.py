@@ -25,7 +25,7 @@ from .hdf5 import (
 __all__ = ["convert_recording"]
 
 
-def convert_recording(source, target, *, dataset=DEFAULT_DATASET, checksum=True, max_bytes=2 ** 28,
+def convert_recording(source, target, *, dataset=DEFAULT_DATASET, checksum=False, max_bytes=2 ** 28,
                       overwrite=False):
     """Copy an old-layout recording into a weight-sequence file; return a view of the new file.
 
@@ -41,8 +41,8 @@ def convert_recording(source, target, *, dataset=DEFAULT_DATASET, checksum=True,
     target : str or path-like
     dataset : str, default="weights"
         The dataset name in the new file.
-    checksum : bool, default=True
-        Store fletcher32 checksums in the new file, as the recorder does.
+    checksum : bool, default=False
+        Store fletcher32 checksums in the new file (see :class:`SequenceWriter`).
     max_bytes : int, default=256 MiB
     overwrite : bool, default=False
     """
@@ -61,7 +61,7 @@ def convert_recording(source, target, *, dataset=DEFAULT_DATASET, checksum=True,
             numbers = _shared_step_numbers(steps, recorded, every, source)
             size = os.path.getsize(source)
             ends, chunks = _storage_ends(weights, source, size)
-            _check_claimed(ends, chunks, recorded, size, source, "weights")
+            _check_claimed(ends, chunks, weights.shape, recorded, size, source, "weights")
         except (KeyError, OSError, RuntimeError, json.JSONDecodeError, TypeError) as exc:
             raise ValueError(f"cannot read the old-layout recording {source!r} (damaged file?): {exc}") from None
         chunk_params = chunks[2] if weights.chunks else None

@@ -35,9 +35,9 @@ class WeightRecorder:
         Training runs the file holds; :meth:`start` begins the next one.
     chunk_steps : int, default=16
         Snapshots buffered in memory (``chunk_steps * n_params`` float32 values) and written as one chunk.
-    checksum : bool, default=True
-        Store a fletcher32 checksum with every chunk, so that damaged bytes are refused when read
-        (see docs/formats.md for its cost).
+    checksum : bool, default=False
+        Store a fletcher32 checksum with every chunk, so that damaged bytes are refused when read; it
+        halves read throughput (docs/formats.md), so it is off by default.
     overwrite : bool, default=False
         Replace an existing file.
 
@@ -59,7 +59,7 @@ class WeightRecorder:
     ([0, 2, 4, 6, 8, 10], ['weight', 'bias'], True)
     """
 
-    def __init__(self, path, model, n_steps, every=1, n_sequences=1, chunk_steps=16, checksum=True,
+    def __init__(self, path, model, n_steps, every=1, n_sequences=1, chunk_steps=16, checksum=False,
                  overwrite=False):
         for name, value in (("n_steps", n_steps), ("every", every), ("n_sequences", n_sequences),
                             ("chunk_steps", chunk_steps)):
