@@ -418,8 +418,23 @@ def test_chunks_left_unwritten_in_plain_files_are_missing_steps_not_zeros(tmp_pa
         view[2]
 
 
-def _old_recording(path, S, recorded, every=2):
-    """A file of the old recorder layout ("weightcast-trajectories"), runs recorded to ``recorded`` steps."""
+def _old_recording(path, S, recorded, every=2, killed=False):
+    """A file of the old recorder layout ("weightcast-trajectories"), runs recorded to ``recorded`` steps;
+    ``killed``: written in SWMR mode by a process that is then SIGKILLed, as the old recorder did."""
+    if killed:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _write_old_recording(path, S, recorded, every, killed=True)
+            finally:
+                os._exit(1)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFSIGNALED(status), status
+        return path
+    return _write_old_recording(path, S, recorded, every, killed=False)
+
+
+def _write_old_recording(path, S, recorded, every, killed):
     n_seq, n_steps, n_params = S.shape
     with h5py.File(path, "w", libver="latest") as f:
         f.attrs["format"] = "weightcast-trajectories"
@@ -429,10 +444,16 @@ def _old_recording(path, S, recorded, every=2):
         w.attrs["param_offsets"] = np.array([0, 8])
         w.attrs["every"] = every
         steps = f.create_dataset("steps", shape=(n_seq, n_steps), dtype="int64", chunks=(1, n_steps), fillvalue=-1)
+        if killed:
+            f.swmr_mode = True
         for seq, n in enumerate(recorded):
             if n:
                 w[seq, :n] = S[seq, :n]
+                f.flush()
                 steps[seq, :n] = np.arange(n) * every
+                f.flush()
+        if killed:  # with the file open
+            os.kill(os.getpid(), signal.SIGKILL)
     return path
 
 
@@ -541,3 +562,14 @@ def test_fuzz_damaged_checksummed_files_are_refused_or_read_exactly(tmp_path, S,
         assert "damaged.h5" in str(exc)
     else:
         np.testing.assert_array_equal(data, S)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_converting_an_old_recording_whose_writer_was_killed(tmp_path, S):
+    old = _old_recording(tmp_path / "killed.h5", S, recorded=[9, 4, 0, 0, 0, 0], killed=True)
+    with pytest.raises(OSError):
+        h5py.File(old, "r")  # its SWMR flags are still set
+    new = convert_recording(old, tmp_path / "new.h5")
+    assert read_metadata(tmp_path / "new.h5")["recorded"].tolist() == [9, 4, 0, 0, 0, 0]
+    np.testing.assert_array_equal(np.asarray(new[:1]), S[:1])
+    np.testing.assert_array_equal(new[1, :4], S[1, :4])
