@@ -371,7 +371,7 @@ class SequenceView:
         f, _, layout = _open_checked(self.path, dataset)
         f.close()
         self._file_shape, self.dtype, self.chunks = layout["shape"], layout["dtype"], layout["chunks"]
-        self._recorded = layout["recorded"]
+        self._recorded, self._closed = layout["recorded"], layout["closed"]
         self._step_numbers = layout["steps"]
         self._params = (layout["param_names"], layout["param_shapes"])
         self._stamp = _stamp(self.path)
@@ -449,9 +449,10 @@ class SequenceView:
             held = self._recorded[short]
             which = (f"sequence {int(short[0])} of {self.source} holds only {int(held[0])}" if len(short) == 1 else
                      f"sequences {short[:10].tolist()} of {self.source} hold only {held[:10].tolist()}")
-            raise ValueError(f"{which} of {self._file_shape[1]} steps (its recording stopped early: the writer was "
-                             f"killed, or is still running), so step {last} cannot be read; select the complete "
-                             "sequences with open_sequences(path, complete_only=True) or view.complete()")
+            why = {False: "its writer was killed, or is still running", True: "its writer was closed early",
+                   None: "the rest was never written"}[self._closed]
+            raise ValueError(f"{which} of {self._file_shape[1]} steps ({why}), so step {last} cannot be read; select "
+                             "the complete sequences with open_sequences(path, complete_only=True) or view.complete()")
 
     @property
     def source(self):
