@@ -23,8 +23,8 @@ FARCAST_PARAMETERS = """forecaster : weightcast forecaster
     period : int, default=100
         Optimizer steps between jumps.
     first_jump : int or None, default=None
-        Optimizer step (counted from the start of this ``fit``) of the first jump; None: as soon as
-        enough snapshots exist.
+        Optimizer step of the first jump, counted from the start of this ``fit`` or ``train`` call;
+        None: as soon as enough snapshots exist.
     average : int, default=1
         Each snapshot is the mean of the weights after the last ``average`` optimizer steps.
     refit : bool, default=False
@@ -60,21 +60,22 @@ class FarcastCallbackBase:
         self.farcast_ = None
         self.jumps_ = []
 
-    def _begin_run(self, model, optimizer, start_step=0):
+    def _begin_run(self, model, optimizer):
         """A training run starts: a fresh :class:`FarcastAndContinue` counts its optimizer steps."""
         self.farcast_ = FarcastAndContinue(model, optimizer, **{name: getattr(self, name) for name in _OPTIONS})
-        self._model, self._start_step = model, int(start_step)
+        self._model = model
         self.jumps_ = []
 
-    def _optimizer_steps(self, count=1):
-        """``count`` optimizer steps were taken; returns the jumps made, as dicts (``step``: trainer step)."""
+    def _optimizer_steps(self, count, trainer_step):
+        """``count`` optimizer steps were taken, the last one the trainer's ``trainer_step``.
+
+        Returns the jumps made, as dicts: ``step`` (the trainer's step) and ``distance``.
+        """
         made = []
-        for _ in range(count):
+        for i in range(count):
             if self.farcast_():
                 _same_weights_on_every_rank(self._model)
-                jump = dict(self.farcast_.jumps[-1])
-                jump["step"] += self._start_step
-                made.append(jump)
+                made.append(dict(step=trainer_step - count + 1 + i, distance=self.farcast_.jumps[-1]["distance"]))
         self.jumps_.extend(made)
         return made
 

@@ -124,7 +124,7 @@ class RecorderCallbackBase:
         if n_steps is None:
             if isinstance(self.every, bool) or not isinstance(self.every, numbers.Integral) or self.every < 1:
                 raise ValueError(f"every must be a positive integer, got {self.every!r}")
-            if planned_steps is None or not math.isfinite(planned_steps):
+            if planned_steps is None or not math.isfinite(planned_steps) or planned_steps < 0:
                 raise ValueError("the trainer cannot tell how many optimizer steps it will take (no max_steps and "
                                  "a dataset without a length?); pass n_steps= to the recorder callback")
             n_steps = 1 + int(planned_steps) // self.every

@@ -93,7 +93,8 @@ class WeightRecorderCallback(RecorderCallbackBase, _GlobalStepCounter, pl.Callba
     def on_train_start(self, trainer, pl_module):
         _check_strategy(trainer, "recording the weights")
         self._count_from(trainer)
-        remaining = trainer.estimated_stepping_batches - trainer.global_step
+        planned = trainer.estimated_stepping_batches      # -1 or inf where the trainer cannot tell
+        remaining = None if planned < 0 else planned - trainer.global_step
         self._begin_run(pl_module, remaining, writer=trainer.is_global_zero, start_step=trainer.global_step)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
@@ -156,10 +157,10 @@ class FarcastCallback(FarcastCallbackBase, _GlobalStepCounter, pl.Callback):
             raise ValueError(f"FarcastCallback works with one optimizer; the LightningModule configured "
                              f"{len(trainer.optimizers)}")
         self._count_from(trainer)
-        self._begin_run(pl_module, trainer.optimizers[0], start_step=trainer.global_step)
+        self._begin_run(pl_module, trainer.optimizers[0])
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        made = self._optimizer_steps(self._new_steps(trainer))
+        made = self._optimizer_steps(self._new_steps(trainer), trainer.global_step)
         for number, jump in enumerate(made, start=len(self.jumps_) - len(made) + 1):
             metrics = {"farcast/jump_distance": jump["distance"], "farcast/jumps": float(number)}
             for logger in trainer.loggers:

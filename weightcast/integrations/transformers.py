@@ -145,10 +145,10 @@ class FarcastCallback(FarcastCallbackBase, transformers.TrainerCallback):
 
     def on_train_begin(self, args, state, control, model=None, optimizer=None, **kwargs):
         _check_not_sharded(args, "farcast-and-continue")
-        self._begin_run(model, optimizer, start_step=state.global_step)
+        self._begin_run(model, optimizer)
 
     def on_step_end(self, args, state, control, **kwargs):
-        made = self._optimizer_steps()
+        made = self._optimizer_steps(1, state.global_step)
         for number, jump in enumerate(made, start=len(self.jumps_) - len(made) + 1):
             state.log_history.append({"farcast_jump_distance": jump["distance"], "farcast_jumps": number,
                                       "step": jump["step"]})
