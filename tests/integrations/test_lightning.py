@@ -152,7 +152,8 @@ def test_a_jump_loads_the_forecast_and_is_logged(tmp_path):
     before, after = (WeightRecorderCallback(tmp_path / f"{name}.h5") for name in ("before", "after"))
     farcast = FarcastCallback(forecaster, n_input=2, horizon=3, period=100)
     logger = Metrics()
-    _fit(module, [before, farcast, after], max_steps=2, logger=logger, log_every_n_steps=1)   # the jump: at step 2, the last one
+    # The jump comes at step 2, the last one.
+    _fit(module, [before, farcast, after], max_steps=2, logger=logger, log_every_n_steps=1)
     assert [jump["step"] for jump in farcast.jumps_] == [2]
     trained = np.asarray(open_sequences(tmp_path / "before.h5"))         # w_0 .. w_2 as training made them
     np.testing.assert_array_equal(trained[0, 1:], np.stack(module.after_steps))
@@ -191,7 +192,7 @@ def test_only_global_rank_zero_writes(tmp_path):
 def test_farcast_needs_a_single_optimizer():
     class Two(Tiny):
         def configure_optimizers(self):
-            return [torch.optim.SGD(self.net[0].parameters(), lr=0.1), torch.optim.SGD(self.net[2].parameters(), lr=0.1)]
+            return [torch.optim.SGD(self.net[i].parameters(), lr=0.1) for i in (0, 2)]
 
         def training_step(self, batch, batch_idx):
             return None
