@@ -1,5 +1,6 @@
 """weightcast imports no training framework until asked, and says which extra to install when one is missing."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -12,6 +13,13 @@ import sys
 import weightcast, weightcast.integrations
 frameworks = [name for name in ("lightning", "pytorch_lightning", "transformers", "accelerate") if name in sys.modules]
 print("imported:", frameworks)
+import importlib.util
+if importlib.util.find_spec("lightning"):   # installed but broken: its own error comes through
+    sys.modules["lightning_utilities"] = None
+    try:
+        import weightcast.integrations.lightning
+    except ImportError as exc:
+        print("broken ->", exc)
 for framework in ("lightning", "transformers"):
     sys.modules[framework] = None          # as if it were not installed
     try:
@@ -29,5 +37,7 @@ def test_no_framework_is_imported_and_a_missing_one_names_its_extra():
     assert lines[0] == "imported: []"
     assert "lightning -> weightcast.integrations.lightning needs PyTorch Lightning: " \
            "pip install 'weightcast[lightning]'" in lines
+    if importlib.util.find_spec("lightning"):
+        assert any(line.startswith("broken -> ") and "lightning_utilities" in line for line in lines)
     assert "transformers -> weightcast.integrations.transformers needs Hugging Face transformers: " \
            "pip install 'weightcast[transformers]'" in lines

@@ -15,19 +15,19 @@ weights training had reached.
 
 try:
     import lightning.pytorch as pl
-    from lightning.pytorch import strategies as _strategies
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
+    if exc.name not in ("lightning", "lightning.pytorch"):
+        raise  # installed, but broken: its own error says why
     raise ImportError("weightcast.integrations.lightning needs PyTorch Lightning: "
                       "pip install 'weightcast[lightning]'") from exc
+from lightning.pytorch.strategies import DeepSpeedStrategy, FSDPStrategy, ModelParallelStrategy
 
 from weightcast.integrations._farcast import FARCAST_PARAMETERS, FarcastCallbackBase
 from weightcast.integrations._record import RECORDER_PARAMETERS, RecorderCallbackBase
 
 __all__ = ["WeightRecorderCallback", "FarcastCallback"]
 
-# ModelParallelStrategy is newer than Lightning 2.2
-_SHARDED = tuple(getattr(_strategies, name) for name in ("DeepSpeedStrategy", "FSDPStrategy", "ModelParallelStrategy")
-                 if hasattr(_strategies, name))
+_SHARDED = (DeepSpeedStrategy, FSDPStrategy, ModelParallelStrategy)
 
 
 def _check_strategy(trainer, what):

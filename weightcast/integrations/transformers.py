@@ -22,6 +22,8 @@ import logging
 try:
     import transformers
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
+    if exc.name != "transformers":
+        raise  # installed, but broken: its own error says why
     raise ImportError("weightcast.integrations.transformers needs Hugging Face transformers: "
                       "pip install 'weightcast[transformers]'") from exc
 
