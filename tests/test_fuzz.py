@@ -379,7 +379,7 @@ def test_cli(cli_files, tmp_path_factory, command, data, model, n_in, m, name, s
     root = cli_files
     out_path = work / out if out != "dir.npy" else root / out
     if command == "fit":
-        argv = ["fit", str(root / data), "--model", name, "--save", str(out_path), "--max-epochs", "1"]
+        argv = ["fit", str(root / data), "--model", name, "-o", str(out_path), "--max-epochs", "1"]
         argv += ["--n-input-steps", n_in] if n_in is not None else []
     else:
         argv = ["predict", str(root / model), str(root / data), "--out", str(out_path)]

@@ -7,7 +7,7 @@ import pytest
 
 from weightcast import LFD2Forecaster, load, split_sequences
 from weightcast.cli import main
-from weightcast.io.commands import read_data
+from weightcast.io.files import read_data
 
 RNG = np.random.default_rng(0)
 S = np.cumsum(RNG.normal(size=(6, 30, 4)), axis=1).astype(np.float32)
@@ -22,10 +22,10 @@ def data(tmp_path):
 def test_fit_then_predict(data, tmp_path, capsys):
     model, out = tmp_path / "lfd2.wcm", tmp_path / "forecast.npy"
     assert main(["fit", str(data), "--model", "lfd2", "--n-input-steps", "21", "--m", "6",
-                 "--save", str(model)]) == 0
+                 "-o", str(model)]) == 0
     est = load(model)
     X, Y = split_sequences(S, 21, 6)
-    reference = LFD2Forecaster(solver="lstsq", random_state=0).fit(X, Y)
+    reference = LFD2Forecaster(random_state=0).fit(X, Y)   # the CLI defaults: the Python ones, seed 0
     np.testing.assert_array_equal(est.coef_, reference.coef_)
     assert main(["predict", str(model), str(data), "--out", str(out), "--m", "4"]) == 0
     np.testing.assert_array_equal(np.load(out), reference.predict(X, m=4))
@@ -34,16 +34,16 @@ def test_fit_then_predict(data, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["fit", "{data}", "--n-input-steps", "40", "--save", "{tmp}/m"], "leaves no target step"),
-    (["fit", "{tmp}/absent.npy", "--n-input-steps", "5", "--save", "{tmp}/m"], "no data file"),
-    (["fit", "{tmp}/data.csv", "--n-input-steps", "5", "--save", "{tmp}/m"], "unsupported file type '.csv'"),
-    (["fit", "{data}", "--n-input-steps", "5", "--save", "{tmp}/no/dir/m"], "does not exist"),
-    (["fit", "{data}", "--n-input-steps", "5", "--dataset", "w", "--save", "{tmp}/m"], "HDF5"),
+    (["fit", "{data}", "--n-input-steps", "40", "-o", "{tmp}/m"], "leaves no target step"),
+    (["fit", "{tmp}/absent.npy", "--n-input-steps", "5", "-o", "{tmp}/m"], "no data file"),
+    (["fit", "{tmp}/data.csv", "--n-input-steps", "5", "-o", "{tmp}/m"], "unsupported file type '.csv'"),
+    (["fit", "{data}", "--n-input-steps", "5", "-o", "{tmp}/no/dir/m"], "does not exist"),
+    (["fit", "{data}", "--n-input-steps", "5", "--dataset", "w", "-o", "{tmp}/m"], "HDF5"),
     (["predict", "{data}", "{data}", "--out", "{tmp}/p.npy"], "not a weightcast model file"),
     (["predict", "{tmp}/m", "{data}", "--out", "{tmp}/p.txt"], "unsupported file type '.txt'"),
 ])
 def test_errors_exit_2_with_a_message(data, tmp_path, capsys, argv, message):
-    assert main(["fit", str(data), "--n-input-steps", "21", "--save", str(tmp_path / "m")]) == 0
+    assert main(["fit", str(data), "--n-input-steps", "21", "-o", str(tmp_path / "m")]) == 0
     argv = [a.format(data=data, tmp=tmp_path) for a in argv]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
@@ -51,7 +51,7 @@ def test_errors_exit_2_with_a_message(data, tmp_path, capsys, argv, message):
 
 
 def test_predict_needs_enough_input_steps(data, tmp_path, capsys):
-    main(["fit", str(data), "--n-input-steps", "21", "--save", str(tmp_path / "m")])
+    main(["fit", str(data), "--n-input-steps", "21", "-o", str(tmp_path / "m")])
     np.save(tmp_path / "short.npy", S[:, :10])
     assert main(["predict", str(tmp_path / "m"), str(tmp_path / "short.npy"), "--out", str(tmp_path / "p.npy")]) == 2
     assert "at least 21 input steps" in capsys.readouterr().err
@@ -84,7 +84,7 @@ def test_fit_and_predict_on_hdf5_files(tmp_path):
     write_sequences(data, S)
     model, out = tmp_path / "model.wcm", tmp_path / "forecast.h5"
     assert main(["fit", str(data), "--model", "lfd2", "--n-input-steps", "5", "--solver", "lstsq",
-                 "--save", str(model)]) == 0
+                 "-o", str(model)]) == 0
     assert main(["predict", str(model), str(data), "--out", str(out)]) == 0
     expected = load(model).predict(S[:, :5])
     np.testing.assert_allclose(np.asarray(open_sequences(out)), expected, rtol=1e-6)

@@ -6,23 +6,26 @@ import json
 import numpy as np
 import pytest
 
-import weightcast.reproduce as reproduce_module
 from weightcast.cli import main
-from weightcast.reproduce import MODELS, TABLES, format_markdown, reproduce
+from weightcast.reproduce import catalogue, runner
+from weightcast.reproduce.catalogue import MODELS
+from weightcast.reproduce.outputs import write_outputs
+from weightcast.reproduce.protocols import TABLES
+from weightcast.reproduce.report import format_markdown
+from weightcast.reproduce.runner import reproduce
 
 
 @pytest.fixture
 def tiny(monkeypatch):
-    """Keep only LFD-2 among the paper-protocol models, and 20 epochs: the plumbing is under test here.
-    DLinear stays as a row without a factory, to test how a model that is not implemented is shown."""
+    """Keep only LFD-2 among the paper-protocol models (tests pass max_epochs=20): the plumbing is under
+    test here. DLinear stays as a row without a factory, to test how a model that is not implemented is shown."""
     kept = [e if e.name == "LFD-2" else dataclasses.replace(e, factory=None)
             for e in MODELS if e.name in ("LFD-2", "DLinear")]
-    monkeypatch.setattr(reproduce_module, "MODELS", kept)
-    monkeypatch.setattr(reproduce_module, "QUICK_MAX_EPOCHS", 20)
+    monkeypatch.setattr(catalogue, "MODELS", kept)
 
 
 def test_cli_quick_run_end_to_end(tiny, tmp_path, capsys):
-    assert main(["reproduce", "table2", "--quick", "--trials", "1", "--out", str(tmp_path)]) == 0
+    assert main(["reproduce", "table2", "--quick", "--trials", "1", "--max-epochs", "20", "-o", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "### Syn-1 GD" in out and "### Syn-1 SGD" in out
     assert "[.207 (.021)]" in out                         # the paper's LFD-2 figure beside ours
@@ -53,8 +56,8 @@ def test_tuned_row_is_exact_on_gd_and_never_sees_test():
 
 def test_fig2_writes_the_trajectories_and_a_png(tiny, tmp_path):
     pytest.importorskip("matplotlib")
-    result = reproduce("fig2", quick=True)
-    written = reproduce_module.write_outputs(result, str(tmp_path))
+    result = reproduce("fig2", quick=True, max_epochs=20)
+    written = write_outputs(result, str(tmp_path))
     assert sorted(p.rsplit("/", 1)[1] for p in written) == ["fig2.json", "fig2.md", "fig2.png"]
     block = result["experiments"][0]
     assert np.asarray(block["true"]).shape == (201, 3)
@@ -65,14 +68,14 @@ def test_fig2_writes_the_trajectories_and_a_png(tiny, tmp_path):
 
 def test_table5_feeds_the_loss_and_measures_the_weights(tiny, monkeypatch):
     seen = []
-    original = reproduce_module._fit_predict
+    original = runner._fit_predict
 
     def spy(estimator, data):
         seen.append((data["X_train"].shape, data["n_weights"]))
         return original(estimator, data)
 
-    monkeypatch.setattr(reproduce_module, "_fit_predict", spy)
-    result = reproduce("table5", trials=1, quick=True, models=["LFD-2"])
+    monkeypatch.setattr(runner, "_fit_predict", spy)
+    result = reproduce("table5", trials=1, quick=True, models=["LFD-2"], max_epochs=20)
     assert [block["label"] for block in result["experiments"]] == ["Syn-1 GD", "Syn-1 SGD", "Syn-2 SGD",
                                                                    "Syn-2 Adam"]
     # (w_i, l_i): one more channel than weights, and the errors are over the weights only.
