@@ -54,12 +54,14 @@ class ModelEntry:
     """One row of the tables: ``factory(experiment, random_state, device, max_epochs=None) -> estimator``
     (None: not implemented yet; ``max_epochs`` None keeps the model's own protocol, an int caps it) and
     the paper's figures, ``paper[(table, experiment)] = (means, stds, text)``. A model appears in the
-    tables for which it has paper figures or that ``tables`` names, and in Fig. 2 when ``in_fig2``."""
+    tables for which it has paper figures or that ``tables`` names, in Fig. 2 when ``in_fig2``, and in
+    quick runs when ``in_quick``."""
     name: str
     factory: object
     paper: dict = field(default_factory=dict)
     in_fig2: bool = False
     tables: tuple = ()
+    in_quick: bool = False
 
 
 def _entry(name, factory, **options):
@@ -71,21 +73,23 @@ MODELS = [
     # IntrospectionForecaster(variant="original") (docs/baselines.md).
     _entry("Introspection", _baseline(lambda **kw: IntrospectionForecaster(variant="linear", **kw))),
     _entry("WNN", _baseline(lambda **kw: WNNForecaster(window=21, **kw))),
-    _entry("LFN", _paper_protocol(LFNForecaster, PAPER_LR["LFN"]), in_fig2=True),
+    _entry("LFN", _paper_protocol(LFNForecaster, PAPER_LR["LFN"]), in_fig2=True, in_quick=True),
     # The paper's "DLinear" is a RevIN + MLP network (docs/baselines.md); the real DLinear is the row below.
     _entry("DLinear", _baseline(RMLPForecaster), in_fig2=True),
-    _entry("LFS", _paper_protocol(LFSForecaster, PAPER_LR["LFS"], StepSelector(LFS_STEPS)), in_fig2=True),
-    _entry("LFL", _paper_protocol(LFLForecaster, PAPER_LR["LFL"])),
-    _entry("LFD-2", _paper_protocol(LFD2Forecaster, PAPER_LR["LFD-2"]), in_fig2=True),
+    _entry("LFS", _paper_protocol(LFSForecaster, PAPER_LR["LFS"], StepSelector(LFS_STEPS)), in_fig2=True,
+           in_quick=True),
+    _entry("LFL", _paper_protocol(LFLForecaster, PAPER_LR["LFL"]), in_quick=True),
+    _entry("LFD-2", _paper_protocol(LFD2Forecaster, PAPER_LR["LFD-2"]), in_fig2=True, in_quick=True),
     _entry("DLinear (decomposition)", _baseline(DLinearForecaster), tables=("table2", "table3")),
     _entry("Curve fit (line)", _ours(lambda experiment, **kw: CurveFitForecaster(**kw)),
            tables=("table2", "table3")),
-    _entry("FixedPoint (ours)", _ours(_fixed_point), tables=("table2", "table3"), in_fig2=True),
+    _entry("FixedPoint (ours)", _ours(_fixed_point), tables=("table2", "table3"), in_fig2=True, in_quick=True),
 ]
 
 
-def models_for(table_name, only=None):
-    """The entries of :data:`MODELS` shown in a table, optionally only those named in ``only``."""
+def models_for(table_name, only=None, quick=False):
+    """The entries of :data:`MODELS` shown in a table: those named in ``only``, or every one (in a quick
+    run, those ``in_quick``)."""
     if TABLES[table_name].figure:
         chosen = [entry for entry in MODELS if entry.in_fig2]
     else:
@@ -96,5 +100,5 @@ def models_for(table_name, only=None):
         unknown = sorted(set(only) - {entry.name for entry in MODELS} - {TUNED})
         if unknown:
             raise ValueError(f"unknown model(s) {unknown}: choose from {[e.name for e in MODELS] + [TUNED]}")
-        chosen = [entry for entry in chosen if entry.name in only]
-    return chosen
+        return [entry for entry in chosen if entry.name in only]
+    return [entry for entry in chosen if entry.in_quick] if quick else chosen

@@ -32,8 +32,11 @@ def _settings(result):
     if result["quick"]:
         grid = result.get("tuned_grid")
         size = f" ({grid['settings']} settings, {grid['folds']}-fold cross-validation)" if grid else ""
-        lines += [f"Quick run: {result['trials']} trial(s) and a smaller grid for the tuned row{size}; every "
-                  "other row is fitted with its full protocol.", ""]
+        left_out = result.get("left_out")
+        rows = f"; rows left out: {', '.join(left_out)} (run without --quick for them)" if left_out else ""
+        trials = "one trial" if result["trials"] == 1 else f"{result['trials']} trials"
+        lines += [f"Quick run: {trials}, a smaller grid for the tuned row{size}{rows}. Every row shown is "
+                  "fitted with its full protocol.", ""]
     if result.get("max_epochs") is not None:
         lines += [f"Iterative fits stop after at most {result['max_epochs']} epochs, so these figures are "
                   "not the protocols'.", ""]

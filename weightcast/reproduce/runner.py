@@ -59,8 +59,10 @@ def reproduce(table, trials=FULL_TRIALS, quick=False, device="cpu", models=None,
     trials : int, default=5
         Trial k (1-based) uses generator seed k and model seed k; the paper reports 5.
     quick : bool, default=False
-        A smaller tuning grid (3-fold cross-validation, fewer settings) for the tuned row. Every other
-        row is fitted with its full protocol either way (pass ``trials=1`` for a fast run).
+        A first look: only the paper's linear farcasters, FixedPoint and the tuned row (unless
+        ``models`` names rows), and a smaller grid (3-fold cross-validation, fewer settings) for the
+        tuned row. Every row is fitted with its full protocol either way (pass ``trials=1`` too for a
+        fast run, as ``weightcast reproduce --quick`` does).
     device : str, default="cpu"
         Passed to every forecaster ("auto", "cpu", "cuda").
     models : list of str or None
@@ -97,7 +99,7 @@ def _reproduce(table, trials, quick, device, models, progress, max_epochs):
     spec = TABLES[table]
     if spec.figure:
         trials = 1
-    entries = catalogue.models_for(table, models)
+    entries = catalogue.models_for(table, models, quick)
     with_tuned = models is None or catalogue.TUNED in models
     runnable = [entry for entry in entries if entry.factory is not None]
     if spec.figure and not (runnable or with_tuned):
@@ -107,7 +109,8 @@ def _reproduce(table, trials, quick, device, models, progress, max_epochs):
 
     result = {"table": table, "title": spec.title, "checkpoints": list(CHECKPOINTS), "scale": PAPER_SCALE,
               "trials": trials, "quick": bool(quick), "device": device, "max_epochs": max_epochs,
-              "n_input_steps": spec.n_input_steps, "experiments": []}
+              "n_input_steps": spec.n_input_steps, "experiments": [],
+              "left_out": [entry.name for entry in catalogue.models_for(table, models) if entry not in entries]}
     started = time.perf_counter()
     for experiment in spec.experiments:
         rows = {entry.name: [] for entry in runnable}
