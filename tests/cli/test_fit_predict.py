@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from weightcast import LFD2Forecaster, load, split_sequences
+from weightcast.cli import fit as fit_command
 from weightcast.cli import main
-from weightcast.io.files import read_data
 
 RNG = np.random.default_rng(0)
 S = np.cumsum(RNG.normal(size=(6, 30, 4)), axis=1).astype(np.float32)
@@ -57,14 +57,6 @@ def test_predict_needs_enough_input_steps(data, tmp_path, capsys):
     assert "at least 21 input steps" in capsys.readouterr().err
 
 
-def test_read_data_is_read_only_and_refuses_pickles(data, tmp_path):
-    S_read = read_data(data)
-    assert not S_read.flags.writeable
-    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(ValueError, match="not a readable .npy"):
-        read_data(tmp_path / "objects.npy")
-
-
 def test_predict_refuses_models_that_do_not_forecast(data, tmp_path, capsys):
     from weightcast import AllSelector, LFLForecaster
     AllSelector().fit(np.zeros((2, 21))).save(tmp_path / "selector.wcm")
@@ -88,3 +80,37 @@ def test_fit_and_predict_on_hdf5_files(tmp_path):
     assert main(["predict", str(model), str(data), "--out", str(out)]) == 0
     expected = load(model).predict(S[:, :5])
     np.testing.assert_allclose(np.asarray(open_sequences(out)), expected, rtol=1e-6)
+
+
+def test_old_flag_names_say_what_they_became(data, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", str(data), "--n-input-steps", "21", "--save", str(tmp_path / "m")])
+    assert exit_info.value.code == 2
+    assert "--save was renamed to -o/--out" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("name", sorted(fit_command.MODELS))
+def test_cli_defaults_are_the_python_defaults(name):
+    """Where the CLI differs (--random-state 0, for repeatable commands), its help says so."""
+    import inspect
+
+    import weightcast
+    parameters = inspect.signature(getattr(weightcast, fit_command.MODELS[name])).parameters
+    assert {key: parameters[key].default for key in fit_command.DEFAULTS} == fit_command.DEFAULTS
+    assert parameters["random_state"].default is None
+
+
+def test_help_names_the_file_types(capsys):
+    for command in ("fit", "predict"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert ".npy" in text and ".h5/.hdf5" in text
+
+
+def test_verbose_shows_progress(data, tmp_path, capsys):
+    assert main(["fit", str(data), "--n-input-steps", "21", "-o", str(tmp_path / "m"), "--verbose"]) == 0
+    assert "epochs" in capsys.readouterr().err          # the paper solver's progress bar
+    assert main(["fit", str(data), "--n-input-steps", "21", "-o", str(tmp_path / "m")]) == 0
+    assert capsys.readouterr().err == ""

@@ -49,26 +49,27 @@ def register(subparsers):
     parser.add_argument("--models", nargs="+", default=None, metavar="NAME",
                         help="only these rows (default: every row; synthetic tables: names as printed, and "
                              f"'tuned'; table4: {', '.join(TABLE4_MODELS)})")
-    parser.add_argument("--max-epochs", type=_positive_int, default=None,
+    parser.add_argument("--max-epochs", type=_positive_int, default=None, metavar="N",
                         help="cap every iterative fit at this many epochs (default: each protocol's own; "
                              f"table4: {TABLE4_MAX_EPOCHS} for the paper solver)")
     synthetic = parser.add_argument_group("synthetic tables (2, 3, 5, 6, fig2)")
-    synthetic.add_argument("--trials", type=_positive_int, default=None,
+    synthetic.add_argument("--trials", type=_positive_int, default=None, metavar="N",
                            help="trials (generator and model seeds 1..N) (default: 5, or 1 with --quick; "
                                 "fig2 always uses trial 1)")
     synthetic.add_argument("--quick", action="store_true", default=None,
-                           help="a first look in well under a minute: one trial and a smaller grid for the "
-                                "tuned row; every other row keeps its full protocol")
+                           help="a first look in well under a minute: one trial; the paper's linear farcasters, "
+                                "FixedPoint and the tuned row (with a smaller grid) only; every row keeps its "
+                                "full protocol")
     table4 = parser.add_argument_group("table4 (recorded runs)")
-    table4.add_argument("--data", help="the HDF5 file written by `weightcast record cnn|text` (required)")
+    table4.add_argument("--data", metavar="FILE", help="the HDF5 file written by `weightcast record cnn|text` (required for table4)")
     table4.add_argument("--protocol", choices=TABLE4_PROTOCOLS, default=None,
                         help="the paper's CNN protocol (10 runs) or text protocol (one run of 60 steps) "
                              "(default: cnn)")
     table4.add_argument("--solvers", nargs="+", choices=TABLE4_SOLVERS, default=None,
                         help="fit each model with each solver (default: lstsq)")
-    table4.add_argument("--slab-size", type=_positive_int, default=None,
+    table4.add_argument("--slab-size", type=_positive_int, default=None, metavar="N",
                         help="parameters per slab when fitting and scoring (default: 131072)")
-    table4.add_argument("--threads", type=_positive_int, default=None,
+    table4.add_argument("--threads", type=_positive_int, default=None, metavar="N",
                         help="torch threads (default: torch's own choice)")
     parser.set_defaults(func=run)
 

@@ -22,7 +22,7 @@ def register(subparsers):
     parser.add_argument("--checkpoints", type=parse_checkpoints, nargs="+", default=None, metavar="STEP",
                         help="absolute steps w_c to score (default: four steps spread over the forecast, the "
                              "last one included)")
-    parser.add_argument("--json", default=None, metavar="FILE", help="also write the figures to this JSON file")
+    parser.add_argument("--json", default=None, metavar="FILE", help="also write the figures to this JSON file (default: print them only)")
     parser.add_argument("--dataset", default=None, metavar="NAME", help="dataset inside an HDF5 file (default: 'weights')")
     parser.add_argument("--device", default=None,
                         help="auto, cpu or cuda (default: the model's own device setting)")
