@@ -148,7 +148,7 @@ def plot_file(data, out, model=None, sequence=0, params=None, sample=4, seed=0, 
     title = f"run {sequence} of {data}"
     if estimator is not None:
         ax.axvspan(0, n_in - 1, color="grey", alpha=0.15, linewidth=0)
-        title += f": recorded (solid), {type(estimator).__name__} forecast (dashed) from w_0..w_{n_in - 1} (shaded)"
+        title += f"\nrecorded (solid), {type(estimator).__name__} forecast (dashed) from w_0..w_{n_in - 1} (shaded)"
         err = axes[0][1]
         err.semilogy(steps, np.maximum(per_step, np.finfo(float).tiny), color="black", linewidth=1.2)
         err.plot(checkpoints, np.maximum(per_step[np.asarray(checkpoints) - n_in], np.finfo(float).tiny), "o",
@@ -156,6 +156,7 @@ def plot_file(data, out, model=None, sequence=0, params=None, sample=4, seed=0, 
         for c in checkpoints:
             err.annotate(f"w_{c}: {per_step[c - n_in]:.3g}", (c, per_step[c - n_in]), textcoords="offset points",
                          xytext=(-4, 6), ha="right", fontsize=8)
+        err.margins(x=0.08, y=0.12)  # room for the labels of the first and last checkpoints
         err.set_xlabel("step")
         err.set_ylabel(f"MSE over the {n_params:,} parameters")
         err.set_title("forecast error at each step (checkpoints marked)", fontsize=9)
