@@ -34,8 +34,8 @@ def test_sklearn_compatible(estimator, check):
 
 
 def test_the_registry_lists_every_public_estimator():
-    exported = {name for name in weightcast.__all__
-                if inspect.isclass(getattr(weightcast, name)) and issubclass(getattr(weightcast, name), BaseEstimator)}
+    exported = {name for name in weightcast.__all__ if inspect.isclass(getattr(weightcast, name))
+                and issubclass(getattr(weightcast, name), BaseEstimator)}
     assert {name for name, _ in all_estimators()} == exported
     assert weightcast.LFD2Forecaster in ESTIMATOR_CLASSES and weightcast.StepSelector in SELECTOR_CLASSES
     assert not set(ESTIMATOR_CLASSES) & set(SELECTOR_CLASSES)

@@ -27,7 +27,10 @@ def all_estimators(type_filter=None):
     >>> [name for name, _ in all_estimators("selector")][:2]
     ['AllSelector', 'FirstLastSelector']
     """
-    kinds = list(_TYPES) if type_filter is None else [type_filter] if isinstance(type_filter, str) else list(type_filter)
+    if type_filter is None:
+        kinds = list(_TYPES)
+    else:
+        kinds = [type_filter] if isinstance(type_filter, str) else list(type_filter)
     unknown = [kind for kind in kinds if kind not in _TYPES]
     if unknown:
         raise ValueError(f"unknown type_filter {unknown}: use {sorted(_TYPES)} or None")

@@ -36,8 +36,10 @@ def test_runs_as_a_module():
 
 def test_the_command_starts_without_the_heavy_imports():
     """`weightcast --help` must not wait for torch, scikit-learn or h5py: the parsers import none of them."""
-    heavy = ("torch", "sklearn", "h5py", "scipy", "weightcast.base", "weightcast.linear", "weightcast.reproduce.runner")
-    code = f"import sys, weightcast.cli; weightcast.cli.build_parser(); print([m for m in {heavy!r} if m in sys.modules])"
+    heavy = ("torch", "sklearn", "h5py", "scipy", "weightcast.base", "weightcast.linear",
+             "weightcast.reproduce.runner")
+    code = ("import sys, weightcast.cli; weightcast.cli.build_parser(); "
+            f"print([m for m in {heavy!r} if m in sys.modules])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

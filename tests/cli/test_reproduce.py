@@ -41,7 +41,8 @@ def test_rejects_bad_arguments(argv, message, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["reproduce", "table2", "--data", "x.h5", "--solvers", "paper"], "--data, --solvers: only for table4, not table2"),
+    (["reproduce", "table2", "--data", "x.h5", "--solvers", "paper"],
+     "--data, --solvers: only for table4, not table2"),
     (["reproduce", "table4", "--quick", "--data", "x.h5"], "--quick: only for the synthetic tables"),
     (["reproduce", "table4", "--data", "x.h5", "--models", "WNN"], "unknown Table 4 model(s) ['WNN']"),
     (["reproduce", "table2", "--quick", "--device", "tpu"], "unknown device 'tpu'"),

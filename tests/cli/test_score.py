@@ -25,7 +25,8 @@ def test_score_prints_and_writes_the_checkpoint_mse(model, tmp_path, capsys, suf
     est, path = model
     held_out = tmp_path / f"held_out{suffix}"
     np.save(held_out, S[6:]) if suffix == ".npy" else write_sequences(held_out, S[6:])
-    assert main(["score", str(path), str(held_out), "--checkpoints", "12", "29", "--json", str(tmp_path / "s.json")]) == 0
+    argv = ["score", str(path), str(held_out), "--checkpoints", "12", "29", "--json", str(tmp_path / "s.json")]
+    assert main(argv) == 0
     X, Y = split_sequences(S[6:], 10)
     expected = checkpoint_mse(Y, est.predict(X), (12, 29), 10)
     out = capsys.readouterr().out

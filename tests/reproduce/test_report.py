@@ -7,7 +7,8 @@ def _result(trials, per_trial, quick=False, left_out=()):
     mean = [sum(column) / len(column) for column in zip(*per_trial)]
     std = [0.0] * 4 if trials == 1 else [1.0] * 4
     row = {"model": "LFD-2", "implemented": True, "paper_mean": [.207, 4.39, 44.9, 81.1],
-           "paper_std": [.021, .39, 5.0, 9.6], "paper_text": [".207 (.021)", "4.39 (.39)", "44.9 (5.0)", "81.1 (9.6)"],
+           "paper_std": [.021, .39, 5.0, 9.6],
+           "paper_text": [".207 (.021)", "4.39 (.39)", "44.9 (5.0)", "81.1 (9.6)"],
            "mean": mean, "std": std, "per_trial": per_trial, "seconds": 1.0}
     return {"table": "table2", "title": "Table 2", "checkpoints": [40, 80, 160, 200], "trials": trials,
             "quick": quick, "max_epochs": None, "seconds": 3.0, "left_out": list(left_out),

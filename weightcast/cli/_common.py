@@ -6,7 +6,7 @@ command imports them inside its ``run`` function, so that ``weightcast --help`` 
 
 import argparse
 
-__all__ = ["HelpFormatter", "Renamed", "DATA_FILES", "add_verbose", "default_checkpoints",
+__all__ = ["HelpFormatter", "Renamed", "DATA_FILES", "add_dataset", "add_verbose", "default_checkpoints",
            "parse_checkpoints"]
 
 DATA_FILES = ".npy (memory-mapped) or .h5/.hdf5 (a weight-sequence file or a recording, read lazily)"
@@ -32,6 +32,11 @@ class Renamed(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):
         parser.error(f"{option_string} was renamed to {self.new}")
+
+
+def add_dataset(parser):
+    parser.add_argument("--dataset", default=None, metavar="NAME",
+                        help="dataset inside an HDF5 file (default: 'weights')")
 
 
 def add_verbose(parser, what):

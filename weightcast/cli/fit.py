@@ -7,7 +7,7 @@ into the first n_input_steps and the next m steps. The defaults are the Python c
 except ``--random-state`` (0, so that the same command gives the same model).
 """
 
-from ._common import DATA_FILES, HelpFormatter, Renamed, add_verbose
+from ._common import DATA_FILES, HelpFormatter, Renamed, add_dataset, add_verbose
 
 __all__ = ["register", "run", "MODELS"]
 
@@ -34,13 +34,15 @@ def register(subparsers):
                              "linear: LinearFarcaster (every input step, as lfn)")
     parser.add_argument("--m", type=int, default=None,
                         help="target steps after the inputs (default: every remaining step)")
-    parser.add_argument("--dataset", default=None, metavar="NAME", help="dataset inside an HDF5 file (default: 'weights')")
+    add_dataset(parser)
     parser.add_argument("--solver", choices=("paper", "lstsq"), default=DEFAULTS["solver"],
                         help="paper: the paper's L1 + beta * L_grad objective by Adam, warm-started from least "
                              "squares; lstsq: exact least squares in one pass over the data (fastest on files "
                              "larger than memory)")
-    parser.add_argument("--alpha", type=float, metavar="A", default=DEFAULTS["alpha"], help="ridge penalty (both solvers)")
-    parser.add_argument("--beta", type=float, metavar="B", default=DEFAULTS["beta"], help="gradient penalty (paper solver)")
+    parser.add_argument("--alpha", type=float, metavar="A", default=DEFAULTS["alpha"],
+                        help="ridge penalty (both solvers)")
+    parser.add_argument("--beta", type=float, metavar="B", default=DEFAULTS["beta"],
+                        help="gradient penalty (paper solver)")
     parser.add_argument("--max-epochs", type=int, metavar="N", default=DEFAULTS["max_epochs"],
                         help="Adam epochs at most (paper solver; early stopping usually ends sooner)")
     parser.add_argument("--random-state", type=int, metavar="SEED", default=0,

@@ -7,7 +7,7 @@ forecast (dashed) from the model's input steps on, and a second panel with the f
 parameter of the run at each step, the checkpoints marked. Needs matplotlib (the ``plot`` extra).
 """
 
-from ._common import DATA_FILES, HelpFormatter, default_checkpoints, parse_checkpoints
+from ._common import DATA_FILES, HelpFormatter, add_dataset, default_checkpoints, parse_checkpoints
 
 __all__ = ["register", "run", "plot_file"]
 
@@ -31,7 +31,7 @@ def register(subparsers):
     parser.add_argument("--seed", type=int, default=0, help="seed of the random choice of coordinates")
     parser.add_argument("--checkpoints", type=parse_checkpoints, nargs="+", default=None, metavar="STEP",
                         help="steps marked in the error panel (default: four steps spread over the forecast)")
-    parser.add_argument("--dataset", default=None, metavar="NAME", help="dataset inside an HDF5 file (default: 'weights')")
+    add_dataset(parser)
     parser.add_argument("--device", default=None, help="auto, cpu or cuda (default: the model's own device setting)")
     parser.set_defaults(func=run)
 

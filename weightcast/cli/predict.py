@@ -6,7 +6,7 @@
 An HDF5 forecast is streamed to the file slab by slab.
 """
 
-from ._common import DATA_FILES, HelpFormatter, add_verbose
+from ._common import DATA_FILES, HelpFormatter, add_dataset, add_verbose
 
 __all__ = ["register", "run", "load_forecaster"]
 
@@ -21,7 +21,7 @@ def register(subparsers):
                         help="forecast file to write (n_sequences, m, n_params): .npy, or .h5/.hdf5 (streamed "
                              "slab by slab; keeps the parameter names of an HDF5 input)")
     parser.add_argument("--m", type=int, default=None, help="steps to forecast (default: the fitted horizon)")
-    parser.add_argument("--dataset", default=None, metavar="NAME", help="dataset inside an HDF5 file (default: 'weights')")
+    add_dataset(parser)
     parser.add_argument("--device", default=None,
                         help="auto, cpu or cuda (default: the model's own device setting)")
     add_verbose(parser, "forecasting")

@@ -55,7 +55,7 @@ def run(args):
     size = args.size or default_size
     if size not in sizes:
         raise ValueError(f"unknown --size {size!r} for {args.network}; choose one of {sorted(sizes)}")
-    options = {key: getattr(args, key) if getattr(args, key) is not None else value for key, value in defaults.items()}
+    options = {key: value if getattr(args, key) is None else getattr(args, key) for key, value in defaults.items()}
     if os.path.exists(args.out) and not args.overwrite:
         raise ValueError(f"{args.out} already exists; pass --overwrite to replace it")
     n_params = count_parameters(model_cls.of_size(size))

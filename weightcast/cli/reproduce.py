@@ -61,7 +61,8 @@ def register(subparsers):
                                 "FixedPoint and the tuned row (with a smaller grid) only; every row keeps its "
                                 "full protocol")
     table4 = parser.add_argument_group("table4 (recorded runs)")
-    table4.add_argument("--data", metavar="FILE", help="the HDF5 file written by `weightcast record cnn|text` (required for table4)")
+    table4.add_argument("--data", metavar="FILE",
+                        help="the HDF5 file written by `weightcast record cnn|text` (required for table4)")
     table4.add_argument("--protocol", choices=TABLE4_PROTOCOLS, default=None,
                         help="the paper's CNN protocol (10 runs) or text protocol (one run of 60 steps) "
                              "(default: cnn)")

@@ -6,7 +6,8 @@ Each sequence of DATA is a whole run: the model reads its first n_input_steps, a
 compared with the recorded steps at each checkpoint (an absolute step, counted from w_0).
 """
 
-from ._common import DATA_FILES, HelpFormatter, add_verbose, default_checkpoints, parse_checkpoints
+from ._common import (DATA_FILES, HelpFormatter, add_dataset, add_verbose, default_checkpoints,
+                      parse_checkpoints)
 
 __all__ = ["register", "run", "score_file"]
 
@@ -22,8 +23,9 @@ def register(subparsers):
     parser.add_argument("--checkpoints", type=parse_checkpoints, nargs="+", default=None, metavar="STEP",
                         help="absolute steps w_c to score (default: four steps spread over the forecast, the "
                              "last one included)")
-    parser.add_argument("--json", default=None, metavar="FILE", help="also write the figures to this JSON file (default: print them only)")
-    parser.add_argument("--dataset", default=None, metavar="NAME", help="dataset inside an HDF5 file (default: 'weights')")
+    parser.add_argument("--json", default=None, metavar="FILE",
+                        help="also write the figures to this JSON file (default: print them only)")
+    add_dataset(parser)
     parser.add_argument("--device", default=None,
                         help="auto, cpu or cuda (default: the model's own device setting)")
     add_verbose(parser, "forecasting")
@@ -63,7 +65,8 @@ def format_scores(scores):
     lines = [f"{scores['estimator']} from {scores['model']} on {scores['n_sequences']} run(s) x "
              f"{scores['n_params']:,} parameter(s) of {scores['data']} (inputs w_0..w_{scores['n_input_steps'] - 1})",
              "", "| step | MSE | MSE x 1e4 |", "|---|---|---|"]
-    lines += [f"| w_{c} | {value:.4g} | {value * 1e4:.4g} |" for c, value in zip(scores["checkpoints"], scores["mse"])]
+    lines += [f"| w_{c} | {value:.4g} | {value * 1e4:.4g} |"
+              for c, value in zip(scores["checkpoints"], scores["mse"])]
     return "\n".join(lines)
 
 
