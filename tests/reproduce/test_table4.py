@@ -43,7 +43,7 @@ def test_record_text_and_table4(tmp_path):
     with pytest.raises(ValueError, match="needs 10 x 101"):
         table4(path, "cnn")
     out = tmp_path / "out"
-    assert main(["reproduce", "table4", "--data", str(path), "--protocol", "text", "--out", str(out), "--quick"]) == 0
+    assert main(["reproduce", "table4", "--data", str(path), "--protocol", "text", "-o", str(out)]) == 0
     assert "| LFD-2 | lstsq |" in (out / "table4.md").read_text()
     assert json.loads((out / "table4.json").read_text())[0]["checkpoints"] == [15, 20, 25, 30]
 
