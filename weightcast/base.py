@@ -17,30 +17,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
+from .device import resolve_device  # re-exported: estimators import it from here
 from .io.persistence import PersistenceMixin
 
 __all__ = ["BaseForecaster", "resolve_device", "iter_param_slabs", "read_rows", "read_block", "is_lazy",
            "aligned_slab_size", "atomic_fit"]
 
 FLOAT_DTYPES = (np.float32, np.float64)
-
-
-def resolve_device(device):
-    """Turn ``"auto" | "cpu" | "cuda" | "cuda:N"`` into a :class:`torch.device`."""
-    if not isinstance(device, str):
-        raise TypeError(f"device must be a string such as 'auto', 'cpu' or 'cuda', got {device!r}")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as exc:
-        raise ValueError(f"unknown device {device!r}: use 'auto', 'cpu' or 'cuda'") from exc
-    if resolved.type not in ("cpu", "cuda"):
-        raise ValueError(f"unsupported device {device!r}: use 'auto', 'cpu' or 'cuda'")
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was asked for but CUDA is not available here; "
-                         "use device='auto' or 'cpu'")
-    return resolved
 
 
 def iter_param_slabs(n_params, slab_size):

@@ -47,7 +47,7 @@ def test_record_text_and_table4(tmp_path):
     with pytest.raises(ValueError, match="needs 10 x 101"):
         table4(path, "cnn")
     out = tmp_path / "out"
-    assert main(["reproduce", "table4", "--data", str(path), "--protocol", "text", "--out", str(out), "--quick"]) == 0
+    assert main(["reproduce", "table4", "--data", str(path), "--protocol", "text", "-o", str(out)]) == 0
     assert "| LFD-2 | lstsq |" in (out / "table4.md").read_text()
     assert json.loads((out / "table4.json").read_text())[0]["checkpoints"] == [15, 20, 25, 30]
 
@@ -66,8 +66,8 @@ def test_table4_rejects_unfinished_runs(tmp_path):
 
 
 def _table4_cli(path, tmp_path, capsys):
-    status = main(["reproduce", "table4", "--data", str(path), "--protocol", "text", "--out", str(tmp_path / "out"),
-                   "--quick"])
+    status = main(["reproduce", "table4", "--data", str(path), "--protocol", "text", "-o", str(tmp_path / "out"),
+                   "--models", "LFD-2"])
     return status, capsys.readouterr()
 
 
