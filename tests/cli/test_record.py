@@ -26,7 +26,7 @@ def test_old_flag_names_say_what_they_became(tmp_path, capsys):
 
 def test_ctrl_c_says_which_runs_the_file_keeps(tmp_path, monkeypatch, capsys):
     pytest.importorskip("mlxtend")
-    from weightcast.training import open_recording
+    from weightcast.io import read_metadata
     from weightcast.training import record
 
     calls = {"n": 0}
@@ -44,5 +44,4 @@ def test_ctrl_c_says_which_runs_the_file_keeps(tmp_path, monkeypatch, capsys):
     lines = capsys.readouterr().err.splitlines()
     assert lines == [f"weightcast record: interrupted; {path} keeps 1 complete run(s) of 11 snapshots (run 0), "
                      "run 1 stopped after 6 of 11 snapshots"]
-    with open_recording(path) as recording:
-        assert recording.n_recorded().tolist() == [11, 6, 0]
+    assert read_metadata(path)["recorded"].tolist() == [11, 6, 0]

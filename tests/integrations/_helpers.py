@@ -4,6 +4,7 @@ import numpy as np
 import torch
 
 from weightcast import LFD2Forecaster
+from weightcast.io import read_metadata
 from weightcast.training import flatten_parameters
 
 
@@ -23,6 +24,5 @@ def snapshot_after_each_step(optimizer, model):
 
 
 def recorded(view):
-    """The rows of a one-run recording that were written (the rest stays NaN)."""
-    weights = np.asarray(view)[0]
-    return weights[np.isfinite(weights).all(axis=1)]
+    """The snapshots of a one-run recording that are in the file (the file counts them)."""
+    return np.asarray(view[0, :int(read_metadata(view.path, view.dataset)["recorded"][0])])

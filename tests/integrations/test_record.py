@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from weightcast.integrations._record import RecorderCallbackBase
-from weightcast.io import open_sequences
+from weightcast.io import open_sequences, read_metadata
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,10 +33,9 @@ def test_a_script_that_dies_of_an_unreported_exception_writes_what_it_buffered(t
     out = subprocess.run([sys.executable, "-c", CRASHING_SCRIPT, str(path)], cwd=ROOT, capture_output=True,
                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 1 and "the script dies here" in out.stderr
-    weights = np.asarray(open_sequences(path))[0]
-    assert weights.shape == (11, 3)
-    np.testing.assert_array_equal(weights[:4, -1][1:], [1, 2, 3])     # w_1 .. w_3: bias = step
-    assert np.isnan(weights[4:]).all()
+    view = open_sequences(path)
+    assert view.shape == (1, 11, 3) and read_metadata(path)["recorded"].tolist() == [4]   # w_0 .. w_3
+    np.testing.assert_array_equal(view[0, 1:4, -1], [1, 2, 3])        # w_1 .. w_3: bias = step
 
 
 def test_a_run_that_never_ended_in_a_file_of_several_stays_incomplete_and_the_next_run_goes_on(tmp_path):
@@ -53,5 +52,5 @@ def test_a_run_that_never_ended_in_a_file_of_several_stays_incomplete_and_the_ne
     callback._optimizer_steps(2)
     callback._end_run()
     assert callback.recorder_ is None                              # closed after the last run
-    recorded = np.isfinite(np.asarray(open_sequences(tmp_path / "runs.h5"))[:, :, 0])
-    assert recorded.tolist() == [[True, True, True], [True, True, False], [True, True, True]]
+    meta = read_metadata(tmp_path / "runs.h5")
+    assert meta["recorded"].tolist() == [3, 2, 3] and meta["incomplete_sequences"] == [1]

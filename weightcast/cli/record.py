@@ -71,11 +71,10 @@ def kept_after_interrupt(args):
     """Which runs the file holds whole, read from the file itself."""
     if not getattr(args, "started", False) or not os.path.exists(args.out):
         return "nothing was recorded"
-    from ..training.recorder import open_recording
+    from ..io.hdf5 import read_metadata
 
-    with open_recording(args.out) as recording:
-        counts = recording.n_recorded().tolist()
-        n_steps = recording.weights.shape[1]
+    meta = read_metadata(args.out)
+    counts, n_steps = meta["recorded"].tolist(), meta["shape"][1]
     complete = [run for run, count in enumerate(counts) if count == n_steps]
     partial = [(run, count) for run, count in enumerate(counts) if 0 < count < n_steps]
     parts = [f"{len(complete)} complete run(s) of {n_steps} snapshots"

@@ -24,8 +24,8 @@ RECORDER_PARAMETERS = """path : str or path-like
     n_steps : int or None, default=None
         Snapshots per run, w_0 included. None: ``1 + total // every``, with ``total`` the optimizer steps
         the trainer plans (its ``max_steps``, or epochs times steps per epoch). A run that stops early
-        leaves the rest unrecorded (NaN weights, step -1); one that goes on longer is recorded up to
-        ``n_steps`` snapshots, with a warning.
+        leaves the rest unrecorded (the file names it among its incomplete sequences); one that goes on
+        longer is recorded up to ``n_steps`` snapshots, with a warning.
     n_sequences : int, default=1
         Training runs the file holds: pass the same callback to that many ``fit`` / ``train`` calls (for
         example one per seed). The file is closed after the last one.

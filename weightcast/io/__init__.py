@@ -14,6 +14,8 @@ _MODULES = {
     "open_sequences": ".hdf5",
     "read_metadata": ".hdf5",
     "write_sequences": ".hdf5",
+    "forecast_layout": ".hdf5",
+    "convert_recording": ".legacy",
 }
 
 __all__ = list(_MODULES)
