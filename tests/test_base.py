@@ -6,14 +6,12 @@ import torch
 from sklearn.metrics import r2_score
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 
-from weightcast import (CurveFitForecaster, DLinearForecaster, FixedPointFarcaster, IntrospectionForecaster,
-                        LFD2Forecaster, LFLForecaster, LFNForecaster, LFSForecaster, LinearFarcaster,
-                        RMLPForecaster, WNNForecaster, split_sequences)
+from weightcast import (CurveFitForecaster, DLinearForecaster, FixedPointFarcaster, LFD2Forecaster, LFNForecaster,
+                        LFSForecaster, split_sequences)
 from weightcast.io import SequenceView, read_metadata, write_sequences
+from weightcast.registry import all_estimators
 
-# Every public forecaster (to be replaced by the estimator registry).
-FORECASTERS = [LinearFarcaster, LFD2Forecaster, LFNForecaster, LFSForecaster, LFLForecaster, FixedPointFarcaster,
-               DLinearForecaster, RMLPForecaster, IntrospectionForecaster, WNNForecaster, CurveFitForecaster]
+FORECASTERS = [cls for _, cls in all_estimators("forecaster")]  # every public forecaster
 CASES = [(cls, params) for cls in FORECASTERS for params in cls.get_test_params()]
 SLAB = {FixedPointFarcaster: dict(slab_size=4 * 40, block_size=2)}  # dynamics slabs of 4 parameters
 

@@ -159,3 +159,11 @@ def test_grid_search_over_a_file_with_shuffle_split_and_two_jobs(data):
     np.testing.assert_allclose(streamed.cv_results_["mean_test_score"], memory.cv_results_["mean_test_score"],
                                rtol=1e-5)
     assert isinstance(open_sequences(view.path), SequenceView)
+
+
+def test_a_forecast_file_continues_the_step_numbers_of_its_input(tmp_path):
+    S = decaying()
+    view = write_sequences(tmp_path / "numbered.h5", S, steps=np.arange(0, 240, 10))
+    est = LFD2Forecaster(solver="lstsq", device="cpu").fit(view[:, :10], view[:, 10:16])
+    forecast = est.predict(view[:, 4:14], m=3, out=tmp_path / "forecast.h5")
+    assert read_metadata(forecast.path)["steps"].tolist() == [140, 150, 160]

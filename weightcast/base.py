@@ -30,6 +30,7 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from .device import resolve_device  # re-exported: estimators import it from here
 from .distributed import LocalReducer, collective_fit
 from .io.persistence import PersistenceMixin
 from .metrics import StreamingR2
@@ -41,24 +42,6 @@ __all__ = ["BaseForecaster", "FitContext", "resolve_device", "atomic_fit", "data
 
 _LIFT_HINT = ("a 2-D X is read as (n_sequences, n_steps), one parameter per sequence (the 2-D lift); if it "
               "holds one run as (n_steps, n_params), pass S[None], of shape (1, n_steps, n_params), instead")
-
-
-def resolve_device(device):
-    """Turn ``"auto" | "cpu" | "cuda" | "cuda:N"`` into a :class:`torch.device`."""
-    if not isinstance(device, str):
-        raise TypeError(f"device must be a string such as 'auto', 'cpu' or 'cuda', got {device!r}")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as exc:
-        raise ValueError(f"unknown device {device!r}: use 'auto', 'cpu' or 'cuda'") from exc
-    if resolved.type not in ("cpu", "cuda"):
-        raise ValueError(f"unsupported device {device!r}: use 'auto', 'cpu' or 'cuda'")
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was asked for but CUDA is not available here; "
-                         "use device='auto' or 'cpu'")
-    return resolved
 
 
 def atomic_fit(fit):
@@ -238,19 +221,16 @@ class BaseForecaster(PersistenceMixin, RegressorMixin, BaseEstimator):
 
     def _predict_to_file(self, X, m, blocks, out, dtype):
         """Stream the forecast into a new weight-sequence file (atomic); the writes overlap the next slab."""
-        from .io.hdf5 import SequenceView, SequenceWriter, read_metadata
+        from .io.hdf5 import SequenceView, SequenceWriter, forecast_layout
 
         out = os.path.abspath(os.fspath(out))
-        names = {}
         if is_lazy(X) and getattr(X, "path", None) is not None:
             if os.path.exists(out) and os.path.samefile(out, X.path):
                 raise ValueError(f"out={out!r} is the file X is read from; write the forecast elsewhere")
-            layout = read_metadata(X.path, X.dataset)
-            if layout["param_names"] is not None:  # so the forecast loads back into the model
-                names = {"param_names": layout["param_names"], "param_shapes": layout["param_shapes"]}
+        layout = forecast_layout(X, m)  # parameter names (the forecast loads back into the model), step numbers
         n_seq, _, n_params = X.shape
         with SequenceWriter(out, n_seq, n_params, n_steps=m, dtype=dtype, chunk_steps=min(m, 64),
-                            overwrite=True, **names) as writer, BackgroundWriter(writer.write_slab) as background:
+                            overwrite=True, **layout) as writer, BackgroundWriter(writer.write_slab) as background:
             for slab, pieces in blocks:
                 staging = background.buffer((n_seq, m, slab.size), dtype)
                 _fill(tensor_view(staging), slab, pieces, dtype)

@@ -19,7 +19,7 @@ import torch
 
 from ..linear import LFD2Forecaster, LFLForecaster, LFNForecaster, LFSForecaster
 from ..metrics import PAPER_SCALE
-from ..training.recorder import open_recording
+from ..io.hdf5 import open_sequences
 
 __all__ = ["PROTOCOLS", "MODELS", "table4", "format_table4"]
 
@@ -39,15 +39,20 @@ def _read_windows(weights, windows, first, stop):
     return np.stack([weights[seq, start + first:start + stop] for seq, start in windows])
 
 
-def _check_file(rec, protocol, name):
+def _check_file(weights, protocol, name):
+    """The protocol's sequences and steps of the view ``weights``, every one of them recorded."""
     windows = protocol["train"] + protocol["dev"] + protocol["test"]
     needed = max(seq for seq, _ in windows) + 1
-    if rec.weights.shape[0] < needed or rec.weights.shape[1] < protocol["n_steps"]:
-        raise ValueError(f"{rec.path} holds {rec.weights.shape[0]} sequence(s) x {rec.weights.shape[1]} steps; "
+    if weights.shape[0] < needed or weights.shape[1] < protocol["n_steps"]:
+        raise ValueError(f"{weights.path} holds {weights.shape[0]} sequence(s) x {weights.shape[1]} steps; "
                          f"the {name} protocol needs {needed} x {protocol['n_steps']}")
-    short = [int(s) for s in np.flatnonzero(rec.n_recorded()[:needed] < protocol["n_steps"])]
-    if short:
-        raise ValueError(f"{rec.path}: sequence(s) {short} were not recorded to the end (a crashed run?)")
+    used = weights[:needed, :protocol["n_steps"]]
+    short = used.incomplete_sequences.tolist()
+    if short:  # each run has its role in the protocol (train, dev, test): none can be skipped
+        raise ValueError(f"{weights.path}: sequence(s) {short} were not recorded to the end (a killed or unfinished "
+                         f"run); the {name} protocol needs sequences 0-{needed - 1} with {protocol['n_steps']} steps "
+                         "each: record them again")
+    return used
 
 
 def _score(estimator, weights, test, n_in, checkpoints, slab_size, device):
@@ -60,10 +65,11 @@ def _score(estimator, weights, test, n_in, checkpoints, slab_size, device):
     for seq, start in test:
         for p0 in range(0, n_params, slab_size):
             p1 = min(p0 + slab_size, n_params)
-            X = torch.as_tensor(weights[seq, start:start + n_in, p0:p1], dtype=torch.float64, device=device)
+            inputs = weights.read_block([seq], np.arange(start, start + n_in), slice(p0, p1))[0]
+            X = torch.as_tensor(inputs, dtype=torch.float64, device=device)
             predicted = X[estimator.steps_].T @ coef[:, columns] + intercept[columns]       # (slab, n_checkpoints)
-            true = torch.as_tensor(weights[seq, [start + c for c in checkpoints], p0:p1], dtype=torch.float64,
-                                   device=device)
+            targets = weights.read_block([seq], [start + c for c in checkpoints], slice(p0, p1))[0]
+            true = torch.as_tensor(targets, dtype=torch.float64, device=device)
             sse += ((predicted - true.T) ** 2).sum(0).cpu().numpy()
     return sse / (len(test) * n_params)
 
@@ -98,9 +104,10 @@ def table4(path, protocol="cnn", models=("LFD-2", "LFN", "LFS", "LFL"), solvers=
     spec = PROTOCOLS[protocol]
     say = log or (lambda message: None)
     rows = []
-    with open_recording(path) as rec:
-        _check_file(rec, spec, protocol)
-        weights, n_in, window = rec.weights, spec["n_in"], spec["window"]
+    # open_sequences refuses truncated or damaged files; _check_file refuses runs that stop short
+    weights = _check_file(open_sequences(path), spec, protocol)
+    n_in, window = spec["n_in"], spec["window"]
+    try:
         started = time.perf_counter()
         X = _read_windows(weights, spec["train"], 0, n_in)
         Y = _read_windows(weights, spec["train"], n_in, window)
@@ -121,6 +128,8 @@ def table4(path, protocol="cnn", models=("LFD-2", "LFN", "LFS", "LFL"), solvers=
                 rows.append(dict(model=name, solver=solver, mse=mse.tolist(), fit_seconds=fit_seconds,
                                  epochs=estimator.n_epochs_, checkpoints=list(spec["labels"])))
                 say(format_table4(rows[-1:], header=False))
+    finally:
+        weights.close()
     return rows
 
 

@@ -3,8 +3,7 @@
 from .farcast import FarcastAndContinue
 from .models import MnistCNN, TextTransformer
 from .params import ParameterLayout, flatten_parameters, load_flat_parameters
-from .recorder import Recording, WeightRecorder, open_recording
+from .recorder import WeightRecorder, open_recording  # noqa: F401 (open_recording: deprecated alias)
 
 __all__ = ["MnistCNN", "TextTransformer", "ParameterLayout", "flatten_parameters", "load_flat_parameters",
-           "WeightRecorder", "Recording", "open_recording",
-           "FarcastAndContinue"]
+           "WeightRecorder", "FarcastAndContinue"]

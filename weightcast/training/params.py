@@ -4,11 +4,12 @@ The flat order is ``model.named_parameters()`` order; a :class:`ParameterLayout`
 parameter's name, shape and offset so that a forecast step can be loaded into the right tensors.
 """
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from ..io.hdf5 import read_metadata
 
 __all__ = ["ParameterLayout", "flatten_parameters", "load_flat_parameters"]
 
@@ -47,13 +48,21 @@ class ParameterLayout:
     def n_params(self):
         return int(sum(self.sizes))
 
-    def to_json(self):
-        return json.dumps({"names": list(self.names), "shapes": [list(s) for s in self.shapes]})
-
     @classmethod
-    def from_json(cls, text):
-        data = json.loads(text)
-        return cls(tuple(data["names"]), tuple(tuple(s) for s in data["shapes"]))
+    def from_file(cls, source, dataset="weights"):
+        """The layout stored in a weight-sequence file (a path, or a :class:`weightcast.io.SequenceView`).
+
+        Recordings and forecasts of them carry their model's parameter names and shapes; other files
+        raise ``ValueError``.
+        """
+        if hasattr(source, "param_names"):
+            names, shapes, where = source.param_names, source.param_shapes, source.source
+        else:
+            meta = read_metadata(source, dataset)
+            names, shapes, where = meta["param_names"], meta["param_shapes"], repr(str(source))
+        if names is None or shapes is None:
+            raise ValueError(f"{where} records no parameter names and shapes (param_names / param_shapes)")
+        return cls(tuple(names), tuple(tuple(shape) for shape in shapes))
 
     def check_model(self, model, what="the vector"):
         """Raise a ValueError naming the first parameter whose name or shape differs from ``model``'s."""
