@@ -43,7 +43,8 @@ def test_data_overflowing_the_solver_are_refused(solver):
             LinearFarcaster(solver=solver, device="cpu", random_state=random_state).fit(X, np.ones((3, 1, 1)))
 
 
-@pytest.mark.parametrize("device, error", [("meta", "unsupported device"), ("tpu", "unknown device")])
+@pytest.mark.parametrize("device, error", [("meta", "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+                                           ("tpu", "got 'tpu'")])
 def test_devices_other_than_cpu_and_cuda_are_refused(device, error):
     with pytest.raises(ValueError, match=error):
         LinearFarcaster(solver="lstsq", device=device).fit(np.zeros((2, 5, 2)), np.zeros((2, 3, 2)))
