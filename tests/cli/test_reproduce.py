@@ -30,8 +30,8 @@ def test_quick_run_end_to_end(tiny, tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["reproduce", "table9"], "invalid choice: 'table9'"),
-    (["reproduce", "table2", "--trials", "0"], "--trials: must be an integer >= 1, got 0"),
-    (["reproduce", "table2", "--trials", "two"], "--trials: must be an integer >= 1, got 'two'"),
+    (["reproduce", "table2", "--trials", "0"], "argument --trials: N must be >= 1, got 0"),
+    (["reproduce", "table2", "--trials", "two"], "argument --trials: N must be an integer, got 'two' (str)"),
 ])
 def test_rejects_bad_arguments(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
