@@ -116,15 +116,15 @@ def test_predict_before_fit(data):
 
 
 @pytest.mark.parametrize("params, error, match", [
-    (dict(solver="adam"), ValueError, "solver must be 'paper' or 'lstsq'"),
-    (dict(init="zeros"), ValueError, "init must be 'lstsq' or 'default'"),
+    (dict(solver="adam"), ValueError, "solver must be one of 'paper', 'lstsq', got 'adam'"),
+    (dict(init="zeros"), ValueError, "init must be one of 'lstsq', 'default', got 'zeros'"),
     (dict(alpha=-1.0), ValueError, "alpha must be >= 0"),
     (dict(beta=float("nan")), TypeError, "beta must be a finite real number"),
     (dict(lr=0.0), ValueError, "lr must be > 0"),
     (dict(batch_size=0), ValueError, "batch_size must be >= 1"),
     (dict(validation_fraction=1.0), ValueError, "validation_fraction must be < 1"),
     (dict(slab_size=2.5), TypeError, "slab_size must be an integer"),
-    (dict(device="gpu0"), ValueError, "unknown device 'gpu0'"),
+    (dict(device="gpu0"), ValueError, "device must be 'auto', 'cpu', 'cuda' or 'cuda:N' .*, got 'gpu0'"),
     (dict(device=0), TypeError, "device must be a string"),
     (dict(selector="first_last"), TypeError, "selector must be a weightcast step selector"),
 ])

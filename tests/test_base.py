@@ -209,3 +209,14 @@ def test_cuda_matches_cpu(cls, params, tmp_path):
         np.testing.assert_allclose(cuda.predict(X), cpu.predict(X), rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(np.asarray(cuda.predict(Xv, out=tmp_path / "f.h5")), cpu.predict(X),
                                    rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("cls, params", [(LFSForecaster, dict(k=3, solver="lstsq")),
+                                         (DLinearForecaster, dict(max_epochs=2))])
+def test_a_numpy_generator_is_a_random_state(cls, params):
+    """random_state takes a numpy Generator too (scikit-learn's check_random_state does not): a seed is
+    drawn from it, so generators in the same state give the same fit."""
+    S = trajectories()
+    X, Y = split_sequences(S, n_input_steps=11)
+    first, second = (cls(device="cpu", random_state=np.random.default_rng(7), **params).fit(X, Y) for _ in range(2))
+    np.testing.assert_array_equal(first.predict(X), second.predict(X))

@@ -123,7 +123,7 @@ def test_contract_shapes_lift_and_horizon():
     ({"n_rates": 1}, ValueError, "n_rates must be >= 2"),
     ({"search_params": 0}, ValueError, "search_params must be >= 1"),
     ({"selector": "first-last"}, TypeError, "selector must be a weightcast step selector"),
-    ({"device": "tpu"}, ValueError, "unknown device"),
+    ({"device": "tpu"}, ValueError, "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
 ])
 def test_bad_parameters_are_named(params, error, match):
     S = relaxing_runs(np.full(4, 0.05), n_steps=20, seed=5)

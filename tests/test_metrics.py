@@ -33,7 +33,9 @@ def test_lifted_targets_are_accepted():
     (dict(checkpoints=(20,), n_input_steps=21), ValueError, "fall outside the forecast"),
     (dict(checkpoints=(31,), n_input_steps=21), ValueError, "covers steps 21..30"),
     (dict(checkpoints=(), n_input_steps=21), ValueError, "non-empty sequence of integers"),
-    (dict(checkpoints=(22,), n_input_steps=0), ValueError, "n_input_steps must be a positive integer"),
+    (dict(checkpoints=(22,), n_input_steps=0), ValueError, "n_input_steps must be >= 1, got 0"),
+    (dict(checkpoints=(22,), n_input_steps=2.0), TypeError, "n_input_steps must be an integer"),
+    (dict(checkpoints=22, n_input_steps=21), TypeError, "checkpoints must be a non-empty sequence of integers"),
 ])
 def test_bad_checkpoints_are_named(kwargs, error, match):
     Y = np.zeros((2, 10, 3))

@@ -4,9 +4,9 @@ A forecaster is channel independent: one small model maps one coordinate's histo
 dataset of shape (n_sequences, n_steps, n_params) is read as blocks of rows (:mod:`weightcast.rows`), one
 slab of parameters at a time, and memory is bounded by the slab. :class:`BaseForecaster` validates the data
 (with the 2-D lift), checks the horizon, runs the slab loop, streams forecasts into a file, and scores;
-a forecaster implements a few hooks:
+a forecaster declares its constructor parameters' rules in ``_parameter_constraints``
+(:mod:`weightcast.constraints`; ``fit`` checks them first) and implements a few hooks:
 
-* ``_check_params()``: checks its constructor arguments;
 * ``_fit(X, Y, fit)``: fits on ``X``, ``Y`` (validated, 3-D: arrays, tensors or lazy views), reading them
   through :meth:`BaseForecaster._reader`; ``fit`` is a :class:`FitContext`; sets ``horizon_``;
 * ``_slab_forecast(m, device, dtype)``: returns a function from one block of inputs, shaped
@@ -19,7 +19,6 @@ and may override ``_forecast_steps``, ``_forecast_dtype``, ``_slab_size``, ``_sl
 
 import contextlib
 import functools
-import numbers
 import os
 import warnings
 from dataclasses import dataclass
@@ -27,9 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin, clone
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state as _sklearn_check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from .constraints import Device, Integer, Real, Seed, parameter_constraints, validate_params
 from .device import resolve_device  # re-exported: estimators import it from here
 from .distributed import LocalReducer, collective_fit
 from .io.persistence import PersistenceMixin
@@ -37,7 +37,7 @@ from .metrics import StreamingR2
 from .rows import (FLOAT_DTYPES, BackgroundWriter, RowReader, all_finite, as_source, check_finite,
                    check_sequence_array, is_lazy, tensor_view)
 
-__all__ = ["BaseForecaster", "FitContext", "resolve_device", "atomic_fit", "data_dtype",
+__all__ = ["BaseForecaster", "FitContext", "resolve_device", "atomic_fit", "data_dtype", "check_random_state",
            "check_sequence_array"]  # the last re-exported from weightcast.rows for existing imports
 
 _LIFT_HINT = ("a 2-D X is read as (n_sequences, n_steps), one parameter per sequence (the 2-D lift); if it "
@@ -66,13 +66,12 @@ def data_dtype(data):
     return np.dtype(data.dtype).newbyteorder("=")
 
 
-def _check_positive_int(value, name, minimum=1, allow_none=False):
-    if value is None and allow_none:
-        return
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+def check_random_state(random_state):
+    """A numpy RandomState from a ``random_state`` (:class:`weightcast.constraints.Seed`): scikit-learn's
+    ``check_random_state``, which also takes a numpy Generator (and draws one seed from it)."""
+    if isinstance(random_state, np.random.Generator):
+        return np.random.RandomState(int(random_state.integers(2 ** 32)))
+    return _sklearn_check_random_state(random_state)
 
 
 def _own_reader(data):
@@ -96,8 +95,23 @@ class BaseForecaster(PersistenceMixin, RegressorMixin, BaseEstimator):
     n_params); time is axis 1. A 2-D ``X`` (n_sequences, n_steps) is the case n_params = 1 and a 1-D
     ``Y`` is one target step (the "2-D lift"); predictions then come back in the same lifted shape.
     Inputs may be numpy arrays, torch tensors or lazy datasets such as :class:`weightcast.io.SequenceView`.
-    Subclasses store ``m``, ``slab_size``, ``device``, ``random_state`` and ``verbose`` in ``__init__``.
+    Subclasses store ``m``, ``slab_size``, ``device``, ``random_state`` and ``verbose`` in ``__init__``, and
+    declare the rules of their other parameters in ``_parameter_constraints``.
     """
+
+    _parameter_constraints = {
+        "m": Integer(low=1, none=True),
+        "slab_size": Integer(low=1),
+        "device": Device(),
+        "random_state": Seed(),
+        "verbose": Integer(low=0),
+        # The training settings of the iteratively fitted forecasters (paper solver, neural baselines).
+        "lr": Real(low=0, high=1e30, low_open=True),  # Adam's float32 step overflows far below float64's range
+        "batch_size": Integer(low=1),
+        "max_epochs": Integer(low=0),
+        "patience": Integer(low=1),
+        "validation_fraction": Real(low=0, high=1, high_open=True),
+    }
 
     _collective = False
     """True for forecasters whose fit combines the ranks of a torch.distributed job (the ``reducer``)."""
@@ -112,9 +126,6 @@ class BaseForecaster(PersistenceMixin, RegressorMixin, BaseEstimator):
         return tags
 
     # ------------------------------------------------------------------ hooks
-    def _check_params(self):
-        """Check the constructor arguments (raise TypeError / ValueError naming the argument)."""
-
     def _fit(self, X, Y, fit):
         raise NotImplementedError
 
@@ -168,10 +179,10 @@ class BaseForecaster(PersistenceMixin, RegressorMixin, BaseEstimator):
         -------
         self
         """
+        validate_params(self)
         if not (self._collective or type(reducer) is LocalReducer):
             raise TypeError(f"{type(self).__name__} fits in one process: reducer must be None, got {reducer!r}")
-        self._check_params()
-        device = self._check_runtime_params()
+        device = resolve_device(self.device)
         X, Y = self._validate_fit_data(X, Y)
         self.device_ = device
         self._fit(X, Y, FitContext(device=device, reducer=reducer, validation_data=validation_data))
@@ -413,7 +424,6 @@ class BaseForecaster(PersistenceMixin, RegressorMixin, BaseEstimator):
 
     def _target_horizon(self, n_target_steps):
         """The horizon to fit: the constructor's ``m``, or every target step given."""
-        _check_positive_int(self.m, "m", allow_none=True)
         if self.m is None:
             return n_target_steps
         if self.m > n_target_steps:
@@ -424,7 +434,7 @@ class BaseForecaster(PersistenceMixin, RegressorMixin, BaseEstimator):
         m = self.m if m is None else m
         if m is None:
             return self.horizon_
-        _check_positive_int(m, "m")
+        parameter_constraints(type(self))["m"].check(m, "m")  # the constructor's rule
         if m > self.horizon_:
             raise ValueError(f"m={m} is beyond the fitted horizon of {self.horizon_} steps: this "
                              "forecaster predicts directly and does not extrapolate; refit with a longer Y")
@@ -464,8 +474,9 @@ class BaseForecaster(PersistenceMixin, RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ runtime
     def _check_runtime_params(self):
-        _check_positive_int(self.slab_size, "slab_size")
-        _check_positive_int(self.verbose, "verbose", minimum=0)
+        """Check the parameters that predict and score read (set_params may have changed them since fit)
+        and return the device."""
+        validate_params(self, ("slab_size", "verbose", "device"))
         return resolve_device(self.device)
 
     def _torch_generator(self, device):

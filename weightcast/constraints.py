@@ -8,6 +8,9 @@ scikit-learn's own estimators do. Functions and plain classes check their argume
 * a value of the wrong type raises a TypeError: ``"k must be an integer, got 2.5 (float)"``;
 * a value out of range raises a ValueError: ``"alpha must be >= 0, got -1.0"``.
 
+Rules that involve several parameters (``k`` together with an explicit ``selector``) or the data (``k`` at
+most the number of input steps) stay with the code that needs them, in the same style.
+
 Examples
 --------
 >>> Integer(low=1).check(3, "n_steps")
@@ -22,11 +25,15 @@ Traceback (most recent call last):
 ValueError: solver must be one of 'paper', 'lstsq', got 'svd'
 """
 
+import collections.abc
+import copy
 import numbers
+import re
 
 import numpy as np
 
-__all__ = ["Integer", "Real", "Options", "InstanceOf", "Boolean", "parameter_constraints", "validate_params"]
+__all__ = ["Integer", "Real", "Options", "InstanceOf", "Boolean", "Device", "Seed", "ListOf",
+           "parameter_constraints", "validate_params"]
 
 
 class _Constraint:
@@ -41,6 +48,12 @@ class _Constraint:
             return value
         self._check(value, name)
         return value
+
+    def or_none(self):
+        """The same rule, also accepting None."""
+        rule = copy.copy(self)
+        rule.none = True
+        return rule
 
     def _or_none(self, text):
         return f"{text} or None" if self.none else text
@@ -116,6 +129,51 @@ class InstanceOf(_Constraint):
             raise TypeError(f"{name} must be {self._or_none(self.description)}, got {value!r}")
 
 
+class Device(_Constraint):
+    """A device string: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; resolved by
+    :func:`weightcast.device.resolve_device`."""
+
+    _PATTERN = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
+
+    def _check(self, value, name):
+        if not isinstance(value, str):
+            raise _type_error(name, self._or_none("a string ('auto', 'cpu', 'cuda' or 'cuda:N')"), value)
+        if not self._PATTERN.fullmatch(value):
+            raise ValueError(f"{name} must be 'auto', 'cpu', 'cuda' or 'cuda:N' (N a GPU index), got {value!r}")
+
+
+class Seed(_Constraint):
+    """A ``random_state``: None, an integer seed in [0, 2**32 - 1], a numpy ``RandomState`` or ``Generator``."""
+
+    def _check(self, value, name):
+        if value is None or isinstance(value, (np.random.RandomState, np.random.Generator)):
+            return
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+            raise _type_error(name, "None, an integer seed, a numpy RandomState or a numpy Generator", value)
+        Integer(low=0, high=2 ** 32 - 1).check(value, name)
+
+
+class ListOf(_Constraint):
+    """A non-empty sequence (list, tuple, range or 1-D array) of items that each satisfy ``item``; ``what``
+    names the items for users (``"integers"``). An item's error names its position: ``steps[1]``."""
+
+    def __init__(self, item, what, none=False):
+        super().__init__(none)
+        self.item, self.what = item, what
+
+    def _check(self, value, name):
+        if isinstance(value, np.ndarray):
+            sequence = value.ndim == 1
+        else:
+            sequence = isinstance(value, collections.abc.Sequence) and not isinstance(value, (str, bytes))
+        if not sequence:
+            raise _type_error(name, self._or_none(f"a non-empty sequence of {self.what}"), value)
+        if len(value) == 0:
+            raise ValueError(f"{name} must be a non-empty sequence of {self.what}, got {value!r}")
+        for i, item in enumerate(value):
+            self.item.check(item, f"{name}[{i}]")
+
+
 def _same_kind(value, option):
     return isinstance(value, type(option)) and isinstance(value, bool) == isinstance(option, bool)
 
@@ -128,13 +186,15 @@ def parameter_constraints(cls):
     return merged
 
 
-def validate_params(estimator):
-    """Check every constructor parameter of ``estimator`` against its class's declared constraints.
+def validate_params(estimator, names=None):
+    """Check the constructor parameters of ``estimator`` (all, or only ``names``) against its class's
+    declared constraints.
 
     A parameter without a declared constraint is a programming error of the class, reported as such.
     """
     constraints = parameter_constraints(type(estimator))
-    for name, value in estimator.get_params(deep=False).items():
+    params = estimator.get_params(deep=False)
+    for name in params if names is None else names:
         if name not in constraints:
             raise RuntimeError(f"{type(estimator).__name__} declares no constraint for its parameter {name!r}")
-        constraints[name].check(value, name)
+        constraints[name].check(params[name], name)

@@ -22,16 +22,16 @@ slab and keeps only small statistics.
 """
 
 import contextlib
-import numbers
 
 import numpy as np
 import torch
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
-from .base import BaseForecaster, _check_positive_int
+from .base import BaseForecaster
+from .constraints import Integer, Real
 from .linear import LinearFarcaster, StreamingLeastSquares, _forecast, least_squares_rows
-from .selection import FirstLastSelector, _BaseSelector
+from .selection import SELECTOR, FirstLastSelector
 
 __all__ = ["FixedPointFarcaster"]
 
@@ -189,6 +189,18 @@ class FixedPointFarcaster(BaseForecaster):
     (40, 39, 3)
     """
 
+    _parameter_constraints = {
+        "selector": SELECTOR,
+        "block_size": Integer(low=1),
+        "kappa": Real(low=0, low_open=True, none=True),
+        "rate": Real(low=0, high=1, low_open=True, high_open=True, none=True),  # a per-step contraction
+        "rate_std": Real(low=0, low_open=True, none=True),
+        "gamma": Real(low=0, none=True),
+        "n_rates": Integer(low=2),
+        "alpha": Real(low=0),
+        "search_params": Integer(low=1),
+    }
+
     def __init__(self, selector=None, m=None, block_size=64, kappa=None, rate=None, rate_std=None, gamma=None,
                  n_rates=40, alpha=0.0, search_params=65_536, slab_size=1_048_576, device="auto", random_state=None,
                  verbose=0):
@@ -343,25 +355,6 @@ class FixedPointFarcaster(BaseForecaster):
         coef_t = torch.as_tensor(coef, **f64)
         total = sum(float((error + slab_den * (coef_t - best) ** 2).sum()) for best, error, slab_den in parts)
         return coef, total / n_values
-
-    def _check_params(self):
-        if self.selector is not None and not isinstance(self.selector, _BaseSelector):
-            raise TypeError(f"selector must be a weightcast step selector or None, got {self.selector!r}")
-        _check_positive_int(self.block_size, "block_size")
-        _check_positive_int(self.n_rates, "n_rates", minimum=2)
-        _check_positive_int(self.search_params, "search_params")
-        for name in ("kappa", "rate", "rate_std", "gamma", "alpha"):
-            value = getattr(self, name)
-            if value is None and name != "alpha":
-                continue
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-                raise TypeError(f"{name} must be a finite real number{'' if name == 'alpha' else ' or None'}, "
-                                f"got {value!r}")
-            non_negative = name in ("alpha", "gamma")
-            if value < 0 or (value == 0 and not non_negative):
-                raise ValueError(f"{name} must be {'>= 0' if non_negative else '> 0'}, got {value}")
-        if self.rate is not None and self.rate >= 1:
-            raise ValueError(f"rate must be < 1 (a per-step contraction), got {self.rate}")
 
     def _linear(self, selector, W, X, horizon):
         """A fitted :class:`LinearFarcaster` holding the pooled map ``W`` (the ``linear_`` attributes)."""

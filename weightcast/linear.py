@@ -11,18 +11,17 @@ selected input steps of that coordinate. Two solvers fit ``coef_`` (n_in, m) and
   (``init="default"``, the paper's protocol).
 """
 
-import numbers
-
 import numpy as np
 import scipy.linalg
 import torch
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
-from .base import BaseForecaster, _check_positive_int, data_dtype
+from .base import BaseForecaster, data_dtype
+from .constraints import Boolean, Integer, Options, Real
 from .distributed import LOCAL
-from .selection import AllSelector, FirstLastSelector, IntrospectionSelector, LastSelector, SampledSelector, \
-    _BaseSelector
+from .selection import SELECTOR, AllSelector, FirstLastSelector, IntrospectionSelector, LastSelector, \
+    SampledSelector
 
 __all__ = ["LinearFarcaster", "LFD2Forecaster", "LFNForecaster", "LFSForecaster", "LFLForecaster",
            "StreamingLeastSquares", "paper_gradient"]
@@ -311,6 +310,16 @@ class LinearFarcaster(BaseForecaster):
     True
     """
 
+    _parameter_constraints = {
+        "selector": SELECTOR,
+        "solver": Options("paper", "lstsq"),
+        "init": Options("lstsq", "default"),
+        "alpha": Real(low=0),
+        "beta": Real(low=0),
+        "fit_intercept": Boolean(),
+        "validation_loss": Options("l1", "mse"),
+    }
+
     def __init__(self, selector=None, m=None, solver="paper", init="lstsq", alpha=0.0, beta=1e-6,
                  fit_intercept=True, lr=1e-3, batch_size=32, max_epochs=1000, patience=5,
                  validation_fraction=0.2, validation_loss="l1", slab_size=1_048_576, device="auto",
@@ -385,29 +394,6 @@ class LinearFarcaster(BaseForecaster):
         self.intercept_ = W[-1]
         self.history_ = list(history)
         self.n_epochs_ = len(self.history_)
-
-    def _check_params(self):
-        if self.selector is not None and not isinstance(self.selector, _BaseSelector):
-            raise TypeError(f"selector must be a weightcast step selector or None, got {self.selector!r}")
-        if self.solver not in ("paper", "lstsq"):
-            raise ValueError(f"solver must be 'paper' or 'lstsq', got {self.solver!r}")
-        if self.validation_loss not in ("mse", "l1"):
-            raise ValueError(f"validation_loss must be 'mse' or 'l1', got {self.validation_loss!r}")
-        if self.init not in ("lstsq", "default"):
-            raise ValueError(f"init must be 'lstsq' or 'default', got {self.init!r}")
-        for name in ("alpha", "beta", "lr", "validation_fraction"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-                raise TypeError(f"{name} must be a finite real number, got {value!r}")
-            if value < 0:
-                raise ValueError(f"{name} must be >= 0, got {value}")
-        if not 0 < self.lr <= 1e30:  # Adam's float32 step overflows far below float64's range
-            raise ValueError(f"lr must be > 0 and at most 1e30, got {self.lr}")
-        if self.validation_fraction >= 1:
-            raise ValueError(f"validation_fraction must be < 1, got {self.validation_fraction}")
-        _check_positive_int(self.batch_size, "batch_size")
-        _check_positive_int(self.max_epochs, "max_epochs", minimum=0)
-        _check_positive_int(self.patience, "patience")
 
     def _intercept_mask(self, n_columns, device, dtype):
         """1 for the columns of W that are fitted, 0 for a disabled intercept."""
@@ -620,6 +606,8 @@ class LFSForecaster(LinearFarcaster):
     (3,)
     """
 
+    _parameter_constraints = {"k": Integer(low=1, none=True)}
+
     def __init__(self, selector=None, k=None, m=None, solver="paper", init="lstsq", alpha=0.0, beta=1e-6,
                  fit_intercept=True, lr=1e-3, batch_size=32, max_epochs=1000, patience=5,
                  validation_fraction=0.2, validation_loss="l1", slab_size=1_048_576, device="auto",
@@ -635,13 +623,12 @@ class LFSForecaster(LinearFarcaster):
     def get_test_params(cls):
         return super().get_test_params() + [{"k": 2, "solver": "lstsq", "device": "cpu", "random_state": 0}]
 
-    def _check_params(self):
-        super()._check_params()
-        _check_positive_int(self.k, "k", allow_none=True)
+    def _fit(self, X, Y, fit):
         if self.k is not None and self.selector is not None:
             raise ValueError(f"LFSForecaster got both k={self.k} and selector={self.selector!r}: give k for the "
                              "paper's uniform draw of k steps, or a selector (and tune its own parameters, such "
                              "as selector__k), not both")
+        super()._fit(X, Y, fit)
 
     def _default_selector(self):
         if self.k is None:

@@ -8,13 +8,13 @@ Everything here reads its inputs slab by slab (:class:`weightcast.rows.RowReader
 any size are scored without holding them, or the forecast, in memory.
 """
 
-import numbers
 import warnings
 
 import numpy as np
 import torch
 from sklearn.exceptions import UndefinedMetricWarning
 
+from .constraints import Integer, ListOf, Options, Real
 from .rows import RowReader, as_source, is_lazy
 
 __all__ = ["checkpoint_mse", "CheckpointScorer", "make_checkpoint_scorer", "PAPER_SCALE", "StreamingR2"]
@@ -96,19 +96,12 @@ class StreamingR2:
         return float(r2.mean())
 
 
-def _check_scale(scale):
-    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not np.isfinite(scale) or scale <= 0:
-        raise ValueError(f"scale must be a finite number > 0, got {scale!r}")
-
-
-def _check_checkpoints(checkpoints):
-    try:
-        checkpoints = np.atleast_1d(np.asarray(checkpoints))
-    except ValueError:  # ragged nesting
-        checkpoints = np.asarray([None])
-    if checkpoints.ndim != 1 or checkpoints.size == 0 or not np.issubdtype(checkpoints.dtype, np.integer):
-        raise ValueError(f"checkpoints must be a non-empty sequence of integers, got {checkpoints!r}")
-    return checkpoints
+# The arguments' rules (the same as the estimators' parameters'); where a checkpoint falls is checked
+# against the forecast.
+_CHECKPOINTS = ListOf(Integer(), "integers")
+_SCALE = Real(low=0, low_open=True)
+_N_INPUT_STEPS = Integer(low=1)
+_AGGREGATE = Options("mean", "max")
 
 
 def checkpoint_mse(Y_true, Y_pred, checkpoints, n_input_steps, scale=1.0):
@@ -140,7 +133,7 @@ def checkpoint_mse(Y_true, Y_pred, checkpoints, n_input_steps, scale=1.0):
         raise ValueError(f"Y_true and Y_pred have different shapes: {tuple(Y_true.shape)} and {tuple(Y_pred.shape)}")
     if Y_true.shape[0] == 0 or Y_true.shape[2] == 0:
         raise ValueError(f"Y_true and Y_pred are empty (shape {tuple(Y_true.shape)}): no sequences or no parameters")
-    _check_scale(scale)
+    _SCALE.check(scale, "scale")
     columns = _checkpoint_columns(checkpoints, n_input_steps, Y_true.shape[1])
     reader = RowReader(Y_true, Y_pred, steps=columns, target_steps=columns, slab_size=_SLAB, dtype=torch.float64,
                        names=("Y_true", "Y_pred"))
@@ -152,14 +145,12 @@ def checkpoint_mse(Y_true, Y_pred, checkpoints, n_input_steps, scale=1.0):
 
 def _checkpoint_columns(checkpoints, n_input_steps, m):
     """The forecast columns of the absolute ``checkpoints``, checked against a forecast of ``m`` steps."""
-    if isinstance(n_input_steps, bool) or not isinstance(n_input_steps, numbers.Integral) or n_input_steps < 1:
-        raise ValueError(f"n_input_steps must be a positive integer, got {n_input_steps!r}")
-    checkpoints = _check_checkpoints(checkpoints)
-    columns = checkpoints - n_input_steps
-    if np.any((columns < 0) | (columns >= m)):
-        raise ValueError(f"checkpoints {checkpoints.tolist()} fall outside the forecast: with {n_input_steps} "
+    _N_INPUT_STEPS.check(n_input_steps, "n_input_steps")
+    checkpoints = [int(c) for c in _CHECKPOINTS.check(checkpoints, "checkpoints")]
+    if not all(n_input_steps <= c < n_input_steps + m for c in checkpoints):
+        raise ValueError(f"checkpoints {checkpoints} fall outside the forecast: with {n_input_steps} "
                          f"input steps and m={m} the forecast covers steps {n_input_steps}..{n_input_steps + m - 1}")
-    return columns.astype(np.intp)
+    return np.asarray(checkpoints, dtype=np.intp) - n_input_steps
 
 
 def _mean_squared(sse, count, scale):
@@ -177,10 +168,9 @@ class CheckpointScorer:
     """
 
     def __init__(self, checkpoints=(40, 80, 160, 200), aggregate="mean", scale=1.0):
-        if aggregate not in ("mean", "max"):
-            raise ValueError(f"aggregate must be 'mean' or 'max', got {aggregate!r}")
-        _check_scale(scale)
-        self.checkpoints = tuple(int(c) for c in _check_checkpoints(checkpoints))
+        _AGGREGATE.check(aggregate, "aggregate")
+        _SCALE.check(scale, "scale")
+        self.checkpoints = tuple(int(c) for c in _CHECKPOINTS.check(checkpoints, "checkpoints"))
         self.aggregate = aggregate
         self.scale = scale
 

@@ -30,8 +30,8 @@ def test_quick_run_end_to_end(tiny, tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["reproduce", "table9"], "invalid choice: 'table9'"),
-    (["reproduce", "table2", "--trials", "0"], "--trials: must be an integer >= 1, got 0"),
-    (["reproduce", "table2", "--trials", "two"], "--trials: must be an integer >= 1, got 'two'"),
+    (["reproduce", "table2", "--trials", "0"], "argument --trials: N must be >= 1, got 0"),
+    (["reproduce", "table2", "--trials", "two"], "argument --trials: N must be an integer, got 'two' (str)"),
 ])
 def test_rejects_bad_arguments(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -45,7 +45,7 @@ def test_rejects_bad_arguments(argv, message, capsys):
      "--data, --solvers: only for table4, not table2"),
     (["reproduce", "table4", "--quick", "--data", "x.h5"], "--quick: only for the synthetic tables"),
     (["reproduce", "table4", "--data", "x.h5", "--models", "WNN"], "unknown Table 4 model(s) ['WNN']"),
-    (["reproduce", "table2", "--quick", "--device", "tpu"], "unknown device 'tpu'"),
+    (["reproduce", "table2", "--quick", "--device", "tpu"], "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
 ])
 def test_options_of_the_other_kind_of_table_are_refused(argv, message, tmp_path, capsys):
     assert main(argv + ["-o", str(tmp_path)]) == 2

@@ -50,3 +50,12 @@ def test_checkpoints_outside_the_forecast_are_a_clear_error(model, tmp_path, cap
     assert main(["score", str(path), str(tmp_path / "short.npy"), "--checkpoints", "20"]) == 2
     err = capsys.readouterr().err
     assert "checkpoint(s) [20] are outside the forecast" in err and "up to w_14" in err
+
+
+@pytest.mark.parametrize("value, message", [("0", "argument --checkpoints: STEP must be >= 1, got 0"),
+                                            ("x", "argument --checkpoints: STEP must be an integer, got 'x'")])
+def test_checkpoints_are_checked_when_parsed(value, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["score", "model.wcm", "runs.npy", "--checkpoints", "20", value])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err

@@ -110,6 +110,21 @@ def test_one_sequence_appends_buffer_whole_chunks_and_count_what_is_flushed(tmp_
     np.testing.assert_array_equal(np.asarray(open_sequences(path, complete_only=True)), S[[0, 2]])
 
 
+@pytest.mark.parametrize("options, error, match", [
+    (dict(n_sequences=0), ValueError, "n_sequences must be >= 1, got 0"),
+    (dict(n_params=3.0), TypeError, r"n_params must be an integer, got 3.0 \(float\)"),
+    (dict(chunk_steps=True), TypeError, "chunk_steps must be an integer, got True"),
+    (dict(n_steps=-1), ValueError, "n_steps must be >= 0, got -1"),
+    (dict(chunk_params="4"), TypeError, "chunk_params must be an integer or None, got '4'"),
+])
+def test_bad_writer_sizes_are_named_and_write_nothing(tmp_path, options, error, match):
+    with pytest.raises(error, match=match):
+        SequenceWriter(tmp_path / "a.h5", **{"n_sequences": 2, "n_params": 3, **options})
+    with pytest.raises(ValueError, match="slab_size must be >= 1, got 0"):
+        write_sequences(tmp_path / "b.h5", np.zeros((1, 2, 3)), slab_size=0)
+    assert not list(tmp_path.iterdir())
+
+
 def test_sequences_share_one_axis_of_step_numbers(tmp_path):
     writer = SequenceWriter(tmp_path / "a.h5", 2, 3, n_steps=3, crash_safe=True)
     writer.append(np.zeros((3, 3)), step=[0, 5, 10], sequence=0)
@@ -119,7 +134,7 @@ def test_sequences_share_one_axis_of_step_numbers(tmp_path):
         writer.append(np.zeros(3), step=6, sequence=1)
     with pytest.raises(ValueError, match=r"append\(values\) cannot be mixed with append\(values, sequence=i\)"):
         writer.append(np.zeros((2, 3)))
-    with pytest.raises(ValueError, match=r"sequence must be an integer in 0\.\.1"):
+    with pytest.raises(ValueError, match=r"sequence must be <= 1, got 2"):
         writer.append(np.zeros(3), sequence=2)
     writer.close()
     assert read_metadata(tmp_path / "a.h5")["steps"].tolist() == [0, 5, 10]

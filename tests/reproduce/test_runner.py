@@ -51,9 +51,9 @@ def test_table5_feeds_the_loss_and_measures_the_weights(tiny, monkeypatch):
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(table="table4"), "unknown table 'table4'"),
-    (dict(table="table2", trials=0), "trials must be an integer >= 1"),
+    (dict(table="table2", trials=0), "trials must be >= 1, got 0"),
     (dict(table="table2", models=["GPT"]), "unknown model"),
-    (dict(table="table2", max_epochs=0), "max_epochs must be None or an integer >= 1"),
+    (dict(table="table2", max_epochs=0), "max_epochs must be >= 1, got 0"),
 ])
 def test_python_entry_point_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -57,3 +57,12 @@ def test_layout_from_a_weight_sequence_file(tmp_path):
     write_sequences(tmp_path / "bare.h5", np.zeros((1, 2, 26), np.float32))
     with pytest.raises(ValueError, match=r"bare\.h5.*no parameter names"):
         ParameterLayout.from_file(tmp_path / "bare.h5")
+
+
+def test_the_model_and_layout_arguments_are_checked():
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module, got 'net'"):
+        ParameterLayout.from_model("net")
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+        flatten_parameters(np.zeros(3))
+    with pytest.raises(TypeError, match="layout must be a ParameterLayout or None"):
+        load_flat_parameters(_net(), flatten_parameters(_net()), layout=("0.weight",))

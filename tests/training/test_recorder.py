@@ -248,3 +248,16 @@ def test_open_recording_is_a_deprecated_alias(tmp_path):
     with pytest.warns(DeprecationWarning, match="open_sequences"):
         view = open_recording(path)
     assert view.shape == (1, 3, 30)
+
+
+@pytest.mark.parametrize("argument, value, error, match", [
+    ("n_steps", 0, ValueError, "n_steps must be >= 1, got 0"),
+    ("every", 2.0, TypeError, r"every must be an integer, got 2.0 \(float\)"),
+    ("n_sequences", True, TypeError, "n_sequences must be an integer, got True"),
+    ("chunk_steps", -1, ValueError, "chunk_steps must be >= 1, got -1"),
+])
+def test_bad_recorder_arguments_are_named_and_write_nothing(tmp_path, argument, value, error, match):
+    options = {"n_steps": 3, argument: value}
+    with pytest.raises(error, match=match):
+        WeightRecorder(tmp_path / "r.h5", torch.nn.Linear(2, 1), **options)
+    assert not list(tmp_path.iterdir())

@@ -7,25 +7,18 @@ Blocks come from :class:`weightcast.rows.RowReader`.
 """
 
 import copy
-import numbers
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..base import BaseForecaster, _check_positive_int
+from ..base import BaseForecaster
+from ..constraints import parameter_constraints
 
-__all__ = ["NeuralForecaster", "check_real", "row_blocks"]
+__all__ = ["NeuralForecaster", "row_blocks"]
 
 PREDICT_CHUNK_ROWS = 16384
 """Rows (sequence, parameter) pushed through a module at once in predict: bounds activation memory."""
-
-
-def check_real(value, name, low=0.0, low_inclusive=True):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise TypeError(f"{name} must be a finite real number, got {value!r}")
-    if value < low or (value == low and not low_inclusive):
-        raise ValueError(f"{name} must be {'>=' if low_inclusive else '>'} {low}, got {value}")
 
 
 def as_rows(x, y):
@@ -44,10 +37,12 @@ class NeuralForecaster(BaseForecaster):
     one parameter slab at a time, with early stopping on held-out sequences.
 
     Subclasses store ``m, lr, batch_size, max_epochs, patience, validation_fraction, slab_size, device,
-    random_state, verbose`` and implement ``_build_module(n_in, n_out, generator)``; they may override
-    ``_input_steps``, ``_output_steps``, ``_loss``, ``_penalty``, ``_lr_factor``, ``_train_batches`` and
-    ``_check_params``.
+    random_state, verbose`` (their rules are :class:`BaseForecaster`'s), declare their own parameters' rules
+    in ``_parameter_constraints`` and implement ``_build_module(n_in, n_out, generator)``; they may override
+    ``_input_steps``, ``_output_steps``, ``_loss``, ``_penalty``, ``_lr_factor`` and ``_train_batches``.
     """
+
+    _parameter_constraints = {"patience": parameter_constraints(BaseForecaster)["patience"].or_none()}  # None: no stop
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -81,15 +76,6 @@ class NeuralForecaster(BaseForecaster):
     def _setting(self, name):
         """The training setting ``name`` (lr, batch_size, max_epochs, patience) as the loop uses it."""
         return getattr(self, name)
-
-    def _check_params(self):
-        check_real(self._setting("lr"), "lr", low_inclusive=False)
-        check_real(self.validation_fraction, "validation_fraction")
-        if self.validation_fraction >= 1:
-            raise ValueError(f"validation_fraction must be < 1, got {self.validation_fraction}")
-        _check_positive_int(self._setting("batch_size"), "batch_size")
-        _check_positive_int(self._setting("max_epochs"), "max_epochs", minimum=0)
-        _check_positive_int(self._setting("patience"), "patience", allow_none=True)
 
     def _train_batches(self, rows, train, generator, epoch):
         """One epoch: every training sequence once, in random minibatches, each slab in turn."""

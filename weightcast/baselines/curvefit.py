@@ -4,7 +4,8 @@ last input steps, evaluated at the future steps (the trivial baseline of weight-
 import numpy as np
 import torch
 
-from ..base import BaseForecaster, _check_positive_int
+from ..base import BaseForecaster
+from ..constraints import Integer
 from ..rows import check_finite, is_lazy
 
 __all__ = ["CurveFitForecaster"]
@@ -55,6 +56,8 @@ class CurveFitForecaster(BaseForecaster):
     True
     """
 
+    _parameter_constraints = {"degree": Integer(low=0), "window": Integer(low=1, none=True)}
+
     def __init__(self, degree=1, window=None, m=None, slab_size=1_048_576, device="auto", random_state=None,
                  verbose=0):
         self.degree = degree
@@ -73,10 +76,6 @@ class CurveFitForecaster(BaseForecaster):
         tags = super().__sklearn_tags__()
         tags.regressor_tags.poor_score = True  # extrapolates each row on its own; learns nothing from y
         return tags
-
-    def _check_params(self):
-        _check_positive_int(self.degree, "degree", minimum=0)
-        _check_positive_int(self.window, "window", allow_none=True)
 
     def _fit(self, X, Y, fit):
         """Check the window and set the horizon; the extrapolation map depends only on the step numbers."""

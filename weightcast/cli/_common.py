@@ -7,7 +7,7 @@ command imports them inside its ``run`` function, so that ``weightcast --help`` 
 import argparse
 
 __all__ = ["HelpFormatter", "Renamed", "DATA_FILES", "add_dataset", "add_verbose", "default_checkpoints",
-           "parse_checkpoints"]
+           "integer_type", "parse_checkpoints"]
 
 DATA_FILES = ".npy (memory-mapped) or .h5/.hdf5 (a weight-sequence file or a recording, read lazily)"
 
@@ -43,15 +43,28 @@ def add_verbose(parser, what):
     parser.add_argument("-v", "--verbose", action="store_true", help=f"show progress bars while {what}")
 
 
-def parse_checkpoints(text):
-    """``--checkpoints`` values: integers >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer step, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a step >= 1, got {value}")
-    return value
+def integer_type(metavar, low=1):
+    """An argparse ``type``: an integer >= ``low``, checked by the rule the library's parameters use
+    (:class:`weightcast.constraints.Integer`); the message names the option's ``metavar``:
+    ``argument --trials: N must be >= 1, got 0``."""
+    def parse(text):
+        from ..constraints import Integer  # here, not at import: `weightcast --help` stays light
+
+        try:
+            value = int(text)
+        except ValueError:
+            value = text  # the rule names what it got
+        try:
+            return Integer(low=low).check(value, metavar)
+        except (TypeError, ValueError) as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+parse_checkpoints = integer_type("STEP")
+"""``--checkpoints`` values: steps >= 1."""
 
 
 def default_checkpoints(n_input_steps, m):

@@ -39,13 +39,14 @@ def register(subparsers):
 def _choose_params(n_params, params, sample, seed):
     import numpy as np
 
+    from ..constraints import Integer
+
     if params is not None:
         bad = [p for p in params if not 0 <= p < n_params]
         if bad:
             raise ValueError(f"--params {bad} out of range: the runs have {n_params} parameters (0..{n_params - 1})")
         return list(dict.fromkeys(params))
-    if sample < 1:
-        raise ValueError(f"--sample must be >= 1, got {sample}")
+    Integer(low=1).check(sample, "--sample")
     if n_params <= sample:
         return list(range(n_params))
     return sorted(np.random.default_rng(seed).choice(n_params, size=sample, replace=False).tolist())

@@ -5,11 +5,10 @@ Table 4 on a file written by ``weightcast record``.
     weightcast reproduce table4 --data cnn.h5 --protocol cnn --solvers lstsq paper
 """
 
-import argparse
 import sys
 
 from ..reproduce.protocols import TABLES
-from ._common import HelpFormatter
+from ._common import HelpFormatter, integer_type
 
 __all__ = ["register", "run"]
 
@@ -24,14 +23,7 @@ SYNTHETIC_ONLY = ("trials", "quick")
 TABLE4_ONLY = ("data", "protocol", "solvers", "slab_size", "threads")
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
-    return value
+_positive_int = integer_type("N")
 
 
 def register(subparsers):

@@ -7,10 +7,10 @@ errors and at interpreter exit) lives here, once, on top of :class:`weightcast.t
 """
 
 import math
-import numbers
 import warnings
 import weakref
 
+from weightcast.constraints import Integer
 from weightcast.training import WeightRecorder
 
 __all__ = ["RecorderCallbackBase", "RECORDER_PARAMETERS"]
@@ -122,8 +122,7 @@ class RecorderCallbackBase:
     def _create(self, model, planned_steps, overwrite):
         n_steps = self.n_steps
         if n_steps is None:
-            if isinstance(self.every, bool) or not isinstance(self.every, numbers.Integral) or self.every < 1:
-                raise ValueError(f"every must be a positive integer, got {self.every!r}")
+            Integer(low=1).check(self.every, "every")
             if planned_steps is None or not math.isfinite(planned_steps) or planned_steps < 0:
                 raise ValueError("the trainer cannot tell how many optimizer steps it will take (no max_steps and "
                                  "a dataset without a length?); pass n_steps= to the recorder callback")

@@ -27,6 +27,7 @@ import re
 import h5py
 import numpy as np
 
+from ..constraints import Integer
 from .atomic import atomic_output
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "DEFAULT_DATASET", "SequenceWriter", "SequenceView",
@@ -721,13 +722,11 @@ class SequenceWriter:
     def __init__(self, path, n_sequences, n_params, *, n_steps=None, dataset=DEFAULT_DATASET, dtype="float32",
                  chunk_steps=16, chunk_params=None, steps=None, param_names=None, param_shapes=None,
                  recorded=None, checksum=False, crash_safe=False, overwrite=False):
-        for name, value, minimum in (("n_sequences", n_sequences, 1), ("n_params", n_params, 1),
-                                     ("chunk_steps", chunk_steps, 1), ("n_steps", n_steps, 0),
-                                     ("chunk_params", chunk_params, 1)):
-            if value is None and name in ("n_steps", "chunk_params"):
-                continue
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-                raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        size, count = Integer(low=1), Integer(low=0, none=True)
+        for name, value, rule in (("n_sequences", n_sequences, size), ("n_params", n_params, size),
+                                  ("chunk_steps", chunk_steps, size), ("n_steps", n_steps, count),
+                                  ("chunk_params", chunk_params, size.or_none())):
+            rule.check(value, name)
         self.dtype = np.dtype(dtype)
         if self.dtype not in _FLOAT_DTYPES:
             raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
@@ -834,10 +833,7 @@ class SequenceWriter:
             ok = values.ndim == 3 and values.shape[0] == self.n_sequences and values.shape[2] == self.n_params
             first, what = int(self._appended[0]), ""
         else:
-            if isinstance(sequence, bool) or not isinstance(sequence, numbers.Integral) \
-                    or not 0 <= sequence < self.n_sequences:
-                raise ValueError(f"sequence must be an integer in 0..{self.n_sequences - 1} for {self.path!r}, "
-                                 f"got {sequence!r}")
+            Integer(low=0, high=self.n_sequences - 1).check(sequence, "sequence")
             self._set_mode("one")
             rows, expected = int(sequence), f"({self.n_params},) or (k, {self.n_params})"
             values = values[None, None] if values.ndim == 1 else values[None]
@@ -1048,6 +1044,7 @@ def write_sequences(path, S, dataset=DEFAULT_DATASET, *, steps=None, param_names
 
     The data is copied a slab of parameters at a time, so ``S`` may itself be a larger-than-memory view.
     """
+    Integer(low=1).check(slab_size, "slab_size")
     if not hasattr(S, "read_block"):
         S = np.asarray(S)
         if S.dtype not in _FLOAT_DTYPES:

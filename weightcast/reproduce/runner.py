@@ -1,7 +1,6 @@
 """Running a reproduced table: generate each trial's data, fit every row, measure the checkpoint MSE."""
 
 import inspect
-import numbers
 import sys
 import time
 
@@ -10,6 +9,7 @@ import torch
 from sklearn.model_selection import ParameterGrid
 from tqdm.auto import tqdm
 
+from ..constraints import Integer
 from ..datasets import make_syn1, make_syn2, split_sequences
 from ..device import resolve_device
 from ..metrics import PAPER_SCALE, checkpoint_mse
@@ -80,11 +80,8 @@ def reproduce(table, trials=FULL_TRIALS, quick=False, device="cpu", models=None,
         checkpoint, every trial's figures and the paper's figures (for ``fig2``, trajectories).
     """
     check_table(table)
-    if isinstance(trials, bool) or not isinstance(trials, numbers.Integral) or trials < 1:
-        raise ValueError(f"trials must be an integer >= 1, got {trials!r}")
-    if max_epochs is not None and (isinstance(max_epochs, bool) or not isinstance(max_epochs, numbers.Integral)
-                                   or max_epochs < 1):
-        raise ValueError(f"max_epochs must be None or an integer >= 1, got {max_epochs!r}")
+    Integer(low=1).check(trials, "trials")
+    Integer(low=1, none=True).check(max_epochs, "max_epochs")
     resolve_device(device)
     # The problems are tiny: on a CPU, extra threads only add contention (20-40x slower on a busy 2-core box).
     threads = torch.get_num_threads()

@@ -9,9 +9,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..constraints import InstanceOf
 from ..io.hdf5 import read_metadata
 
 __all__ = ["ParameterLayout", "flatten_parameters", "load_flat_parameters"]
+
+_MODEL = InstanceOf(torch.nn.Module, "a torch.nn.Module")
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class ParameterLayout:
 
     @classmethod
     def from_model(cls, model):
+        _MODEL.check(model, "model")
         named = list(model.named_parameters())
         if not named:
             raise ValueError(f"{type(model).__name__} has no parameters to record")
@@ -89,6 +93,7 @@ def flatten_parameters(model):
     >>> flatten_parameters(torch.nn.Linear(3, 2)).shape
     torch.Size([8])
     """
+    _MODEL.check(model, "model")
     with torch.no_grad():
         return torch.cat([p.detach().reshape(-1).to("cpu", torch.float32) for p in model.parameters()])
 
@@ -112,6 +117,7 @@ def load_flat_parameters(model, vector, layout=None):
     True
     """
     own = ParameterLayout.from_model(model)
+    InstanceOf(ParameterLayout, "a ParameterLayout", none=True).check(layout, "layout")
     if layout is not None:
         layout.check_model(model)
     vector = torch.as_tensor(np.asarray(vector) if not isinstance(vector, torch.Tensor) else vector)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..constraints import Integer
 from ..io.hdf5 import SequenceWriter, open_sequences
 from .params import ParameterLayout, flatten_parameters
 
@@ -63,8 +64,7 @@ class WeightRecorder:
                  overwrite=False):
         for name, value in (("n_steps", n_steps), ("every", every), ("n_sequences", n_sequences),
                             ("chunk_steps", chunk_steps)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            Integer(low=1).check(value, name)
         self.layout = ParameterLayout.from_model(model)
         self.model = model
         self.n_steps, self.every, self.n_sequences = int(n_steps), int(every), int(n_sequences)
