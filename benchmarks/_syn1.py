@@ -3,7 +3,7 @@
 The files (``syn1_3d_{gd,sgd}_sample{1..5}.npy``, float64, (200, 201, 3)) are the authors' published
 sequences; they are not shipped with weightcast. ``weightcast.datasets.make_syn1(optimizer, seed=sample)``
 reproduces each of them to 1e-12 (tests/datasets/test_synthetic.py), so a benchmark run without them
-regenerates the same sequences and prints the same figures.
+regenerates the same sequences and prints the same figures (except those at the level of rounding error).
 """
 
 from functools import lru_cache

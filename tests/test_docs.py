@@ -11,7 +11,10 @@
   ``python benchmarks/NAME.py --option`` names a script and options that exist.
 * Every file a page links to or names (``*.md``, ``*.py``, ``*.png``, paths into the repository, and
   ``tests/FILE.py::test_name``) exists in the repository, except the few names listed in ``NOT_IN_REPO``
-  (files the snippets create, names in other projects).
+  (files the snippets create); URLs are not checked. A link to a section (``page.md#anchor``) finds its
+  heading.
+
+A page's blocks all run even when one fails, so that one run lists every broken block.
 """
 
 import ast
@@ -244,7 +247,7 @@ def _parse_error(argv):
         with contextlib.redirect_stderr(message), contextlib.redirect_stdout(io.StringIO()):
             _parser().parse_args(argv)
     except SystemExit as exc:
-        return (message.getvalue().strip() or f"exit status {exc.code}") if exc.code else None
+        return (message.getvalue().strip().splitlines() or [f"exit status {exc.code}"])[-1] if exc.code else None
     return None
 
 
@@ -359,24 +362,31 @@ def test_links_to_sections_find_them():
     assert checked >= 2
 
 
+FOLDERS = ("docs", "tests", "weightcast", "benchmarks", ".ci")  # where a bare file name is looked for
+
+
 def _exists(page, name):
+    """Whether a file a page names is in the repository: relative to the page or to the root, a bare name in
+    any folder of it, a pattern (``*``, ``{a,b}``) matching a file; with ``::name``, that test function too."""
     path, _, test_name = name.partition("::")
-    path = path.rstrip("/.").split("#")[0]
-    candidates = [page.parent / path, ROOT / path]
-    if path.startswith("tests/") is False and "/" not in path:
-        # a bare file name: anywhere in the repository (e.g. `test_persistence.py`, `formats.md`)
-        candidates += list(ROOT.glob(f"**/{path}"))
-    for candidate in candidates:
-        candidate = candidate.resolve()
-        try:
-            candidate.relative_to(ROOT)
-        except ValueError:
-            continue  # outside the repository: a user does not have it
-        if "*" in path or "{" in path:
-            continue
-        if candidate.exists():
+    path = path.split("#")[0].rstrip("/")
+    if not path:
+        return False
+    pattern = re.sub(r"\{[^}]*\}", "*", path)
+    bases = [page.parent, ROOT] + ([ROOT / folder for folder in FOLDERS] if "/" not in path else [])
+    for base in bases:
+        if "/" not in path and base not in (page.parent, ROOT):
+            found = base.rglob(pattern)
+        elif "*" in pattern:
+            found = base.glob(pattern)
+        else:
+            found = [base / path]
+        for candidate in found:
+            candidate = candidate.resolve()
+            if not candidate.exists() or not candidate.is_relative_to(ROOT):  # outside: a user does not have it
+                continue
             if test_name:
-                return re.search(rf"^\s*(?:async )?def {test_name}\b", candidate.read_text(), re.M) is not None
+                return re.search(rf"^\s*def {test_name}\b", candidate.read_text(), re.M) is not None
             return True
     return False
 
@@ -400,6 +410,8 @@ def test_the_scans_find_what_they_look_for(tmp_path):
     assert links == ["NOPE.md"] and mentions == ["tests/test_docs.py::no_such_test"]
     assert not _exists(page, links[0]) and not _exists(page, mentions[0])
     assert _exists(page, "tests/test_docs.py::test_the_scans_find_what_they_look_for")
+    assert _exists(page, "test_docs.py") and _exists(page, "tests/test_{docs,layers}.py")
+    assert not _exists(page, "../shared/data") and not _exists(page, "reference/PROTOCOL.md")
     assert list(_commands(Block(page, 1, "bash", "A=1 nice -n 10 weightcast fit x.npy \\\n  -o m.wcm  # c\n"))) \
         == [["weightcast", "fit", "x.npy", "-o", "m.wcm"]]
     assert _parse_error(["fit", "x.npy", "--save", "m.wcm", "--n-input-steps", "3"])
