@@ -9,7 +9,8 @@ In memory (the steps an operation needs are read from the file into arrays befor
 median of ``--repeat`` runs in one process):
 
 * bare pass 0,4,5-29: numpy's float32 ``sum`` of each step row the LFD-2 fit reads (steps 0 and 4 of X, all
-  of Y: 27 of the 30 steps), split over ``--threads`` threads;
+  of Y: 27 of the 30 steps), split over ``--threads`` threads; with ``--device cuda``, a copy of those rows
+  to the device, slab by slab, and a sum there;
 * LFD-2 exact fit / paper epoch: ``LFD2Forecaster(solver="lstsq").fit(X, Y)``; one epoch of
   ``LFD2Forecaster(init="default", max_epochs=1)``, timed around its gradient pass (ratio to the bare pass);
 * bare pass 0-29 and LFN exact fit: the same over all 30 steps, ``LFNForecaster(solver="lstsq")``;
@@ -158,12 +159,21 @@ def timed_epochs(device):
 
 
 def timed_reads():
-    """Accumulate the time spent inside SequenceView reads (in whichever thread)."""
+    """Accumulate the time spent inside SequenceView reads (in whichever thread), and keep every RowReader made
+    (their ``waited``: the time the computation waited for the reader thread)."""
     import threading
 
+    import weightcast.rows as rows
     from weightcast.io import SequenceView
 
-    total, lock, read_block = [0.0], threading.Lock(), SequenceView.read_block
+    total, lock, read_block, init = [0.0], threading.Lock(), SequenceView.read_block, rows.RowReader.__init__
+    readers = []
+
+    def register(self, *a, **k):
+        init(self, *a, **k)
+        readers.append(self)
+
+    rows.RowReader.__init__ = register
 
     def timed_read_block(self, *a, **k):
         started = time.perf_counter()
@@ -174,7 +184,7 @@ def timed_reads():
                 total[0] += time.perf_counter() - started
 
     SequenceView.read_block = timed_read_block
-    return total
+    return total, readers
 
 
 def peer_forecasts_agree(args, kind, forecast, X):
@@ -207,7 +217,7 @@ def child(args):
         return float(np.median(walls))
 
     if op.startswith("h5_"):
-        reads = timed_reads()
+        reads, readers = timed_reads()
         S = open_sequences(args.file)
         started = time.perf_counter()
         if op == "h5_bare_read":
@@ -225,6 +235,7 @@ def child(args):
         elif op == "h5_predict":
             est = model_for(args, "lfd2")
             reads[0], started = 0.0, time.perf_counter()
+            readers.clear()
             est.predict(S[:, :N_IN], out=args.out)
         synchronize(device)
         result["wall_s"] = time.perf_counter() - started
@@ -234,6 +245,7 @@ def child(args):
             save_model(args, op[3:], est)
         if op != "h5_bare_read" and op != "h5_bare_rw":
             result["reads_s"] = reads[0]
+            result["waited_s"] = sum(reader.waited for reader in readers)
     else:
         S = load(args.file, N_IN if "predict" in op else N_STEPS)
         X, Y = S[:, :N_IN], S[:, N_IN:]
@@ -241,8 +253,12 @@ def child(args):
         if op in ("mem_bare_fit", "mem_bare_all"):
             steps = [0, N_IN - 1] + list(range(N_IN, N_STEPS)) if op == "mem_bare_fit" else list(range(N_STEPS))
             rows = [S[0, k] for k in steps]
-            result["wall_s"] = repeat(lambda: in_threads(
-                lambda a, b: sum(float(row[a:b].sum()) for row in rows), n, threads))
+            if device == "cpu":
+                result["wall_s"] = repeat(lambda: in_threads(
+                    lambda a, b: sum(float(row[a:b].sum()) for row in rows), n, threads))
+            else:  # what a fit on the accelerator cannot do without: copy the rows there, slab by slab
+                result["wall_s"] = repeat(lambda: [torch.from_numpy(row[a:a + SLAB]).to(device).sum()
+                                                   for a in range(0, n, SLAB) for row in rows])
         elif op in ("mem_lfd2", "mem_lfn"):
             cls = LFD2Forecaster if op == "mem_lfd2" else LFNForecaster
             est = cls(solver="lstsq", device=device, slab_size=SLAB)
@@ -313,7 +329,8 @@ def main():
                         help=f"operations or groups ({', '.join(GROUPS)}): {', '.join(OPERATIONS)}")
     parser.add_argument("--repeat", type=int, default=3,
                         help="in memory: timed runs in one process (median); HDF5: cold runs (fastest)")
-    parser.add_argument("--threads", type=int, default=1, help="torch, BLAS and bare-pass threads")
+    parser.add_argument("--threads", nargs="+", type=int, default=[1],
+                        help="torch, BLAS and bare-pass threads (several: each set of lines for each)")
     parser.add_argument("--device", default="cpu", help="weightcast's device (cpu or cuda)")
     parser.add_argument("--dir", default=tempfile.gettempdir(), help="where the files go (needs 2x the data)")
     parser.add_argument("--child", dest="op", help=argparse.SUPPRESS)
@@ -322,6 +339,7 @@ def main():
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.op:
+        args.threads = args.threads[0]
         return child(args)
 
     wanted = []
@@ -333,9 +351,9 @@ def main():
                 wanted.append(op)
     order = [op for op in OPERATIONS if op in wanted]
     workdir = tempfile.mkdtemp(prefix="weightcast-peers-", dir=args.dir)
-    print(f"files in {workdir}; {os.cpu_count()} CPUs, {args.threads} thread(s), weightcast on {args.device}, "
-          f"slab {SLAB}; load average at the start {os.getloadavg()[0]:.2f}", flush=True)
-    header = (f"{'n_params':>10} | {'where':<6} | {'operation':<33} | {'wall s':>8} | {'ns/param':>8} | "
+    print(f"files in {workdir}; {os.cpu_count()} CPUs, weightcast on {args.device}, slab {SLAB}; load average "
+          f"at the start {os.getloadavg()[0]:.2f}", flush=True)
+    header = (f"{'n_params':>10} | {'thr':>3} | {'where':<6} | {'operation':<33} | {'wall s':>8} | {'ns/param':>8} | "
               f"{'ratio':>6} | {'to':<16} | {'peak MB':>7} | {'load':>4} | notes")
     rows, results, extra = [header, "-" * len(header)], {}, {}
     try:
@@ -350,39 +368,17 @@ def main():
             write_trajectories(path, n, n_steps=N_STEPS)
             print(f"n_params={n}: wrote {data_bytes / 1e9:.2f} GB in {time.perf_counter() - started:.1f} s",
                   flush=True)
-            for op in order:
-                where, what, reference, _ = OPERATIONS[op]
-                command = ["--child", op, "--size", n, "--file", path, "--out", out, "--dir", workdir,
-                           "--threads", args.threads, "--repeat", args.repeat, "--device", args.device]
-                if where == "memory":  # the data (or the inputs and the forecast), plus working memory
-                    held = N_STEPS * n * 4
-                    peer = op[:3] in ("sk_", "np_")  # working memory grows with the rows; weightcast's: bounded
-                    need = held + (extra.get(op, 400.0) * n if peer else extra.get(op, 1e9))
-                    available = mem_available_bytes()
-                    if need > 0.85 * available:
-                        line = (f"{n:>10} | {where:<6} | {what:<33} | skipped: needs about {need / 1e9:.1f} GB "
-                                f"(data {held / 1e9:.1f} GB + working memory), {available / 1e9:.1f} GB available")
-                        rows.append(line)
-                        print(line, flush=True)
-                        continue
-                    result = run_fresh(__file__, command, threads=args.threads)
-                    over = max(0.0, result["peak_rss_mb"] - result["data_rss_mb"]) * 2 ** 20
-                    extra[op] = max(extra.get(op, 0.0), over / n if peer else over)
-                else:
-                    result = None
-                    for _ in range(args.repeat):
-                        run = run_fresh(__file__, command, cold=(path, out), threads=args.threads)
-                        if os.path.exists(out):
-                            os.remove(out)
-                        if result is None or run["wall_s"] < result["wall_s"]:
-                            run["peak_rss_mb"] = max(run["peak_rss_mb"], (result or run)["peak_rss_mb"])
-                            result = run
-                        else:
-                            result["peak_rss_mb"] = max(result["peak_rss_mb"], run["peak_rss_mb"])
-                results[(n, op)] = result
-                line = format_row(n, op, result, results)
-                rows.append(line)
-                print(line, flush=True)
+            for threads in args.threads:
+                for op in order:
+                    result = run_operation(args, op, n, threads, path, out, workdir, extra)
+                    if isinstance(result, str):  # skipped
+                        line = (f"{n:>10} | {threads:>3} | {OPERATIONS[op][0]:<6} | {OPERATIONS[op][1]:<33} | "
+                                f"{result}")
+                    else:
+                        results[(threads, n, op)] = result
+                        line = format_row(threads, n, op, result, results)
+                    rows.append(line)
+                    print(line, flush=True)
             os.remove(path)
             for name in os.listdir(workdir):
                 if name.startswith("model_"):
@@ -391,44 +387,107 @@ def main():
         shutil.rmtree(workdir, ignore_errors=True)
     print()
     print("\n".join(rows))
-    print(f"ratio: wall time over the 'to' line of the same size; for the peers, their time over weightcast's fit "
-          f"(how many times faster weightcast is). peak MB: VmHWM (memory lines: including the data held). "
-          f"load: 1-minute load average when the process started. {args.threads} thread(s).")
+    print("ratio: wall time over the 'to' line of the same size and threads; for the peers, their time over "
+          "weightcast's fit (how many times faster weightcast is). thr: threads. peak MB: VmHWM (memory lines: "
+          "including the data held). load: 1-minute load average when the process started.")
     summary(results)
 
 
-def format_row(n, op, result, results):
+def run_operation(args, op, n, threads, path, out, workdir, extra):
+    """The result of ``op`` (a dict), or why it was skipped (a str)."""
+    where = OPERATIONS[op][0]
+    command = ["--child", op, "--size", n, "--file", path, "--out", out, "--dir", workdir,
+               "--threads", threads, "--repeat", args.repeat, "--device", args.device]
+    if where == "memory":  # the data (or the inputs and the forecast), plus working memory
+        held = N_STEPS * n * 4
+        peer = op[:3] in ("sk_", "np_")  # their working memory grows with the rows; weightcast's is bounded
+        need = held + (extra.get(op, 400.0) * n if peer else extra.get(op, 1e9))
+        available = mem_available_bytes()
+        if need > 0.85 * available:
+            return (f"skipped: needs about {need / 1e9:.1f} GB (data {held / 1e9:.1f} GB + working memory, "
+                    f"as measured at the smaller sizes), {available / 1e9:.1f} GB available")
+        result = run_fresh(__file__, command, threads=threads)
+        over = max(0.0, result["peak_rss_mb"] - result["data_rss_mb"]) * 2 ** 20
+        extra[op] = max(extra.get(op, 0.0), over / n if peer else over)
+        return result
+    best = None
+    for _ in range(args.repeat):
+        run = run_fresh(__file__, command, cold=(path, out), threads=threads)
+        if os.path.exists(out):
+            os.remove(out)
+        peak = max(run["peak_rss_mb"], best["peak_rss_mb"] if best else 0)
+        best = run if best is None or run["wall_s"] < best["wall_s"] else best
+        best["peak_rss_mb"] = peak
+    return best
+
+
+def format_row(threads, n, op, result, results):
     where, what, reference, _ = OPERATIONS[op]
-    notes = []
-    ratio, to = "", ""
-    if reference is not None and (n, reference) in results:
-        ratio = f"{result['wall_s'] / results[(n, reference)]['wall_s']:6.2f}"
-        to = OPERATIONS[reference][1][:16]
-        if op[:3] in ("sk_", "np_"):
-            ratio = f"{result['wall_s'] / results[(n, reference)]['wall_s']:6.1f}"
-            to = "weightcast fit"
+    notes, ratio, to = [], "", ""
+    base = results.get((threads, n, reference))
+    if base is not None:
+        peer = op[:3] in ("sk_", "np_")
+        ratio = f"{result['wall_s'] / base['wall_s']:6.{1 if peer else 2}f}"
+        to = "weightcast fit" if peer else OPERATIONS[reference][1][:16]
     if "max_diff" in result:
         notes.append(f"max|diff| {result['max_diff']:.1e} ({'ok' if result['max_diff'] <= AGREE else 'FAIL'})")
     if "reads_s" in result:
-        notes.append(f"reads {result['reads_s']:.2f} s")
+        notes.append(f"reads {result['reads_s']:.2f} s, waited for {result['waited_s']:.2f} s")
     if "data_rss_mb" in result:
         notes.append(f"over data {result['peak_rss_mb'] - result['data_rss_mb']:.0f} MB")
-    return (f"{n:>10} | {where:<6} | {what:<33} | {result['wall_s']:>8.3f} | {result['wall_s'] / n * 1e9:>8.2f} | "
-            f"{ratio:>6} | {to:<16} | {result['peak_rss_mb']:>7.0f} | {result['load']:>4.1f} | {'; '.join(notes)}")
+    return (f"{n:>10} | {threads:>3} | {where:<6} | {what:<33} | {result['wall_s']:>8.3f} | "
+            f"{result['wall_s'] / n * 1e9:>8.2f} | {ratio:>6} | {to:<16} | {result['peak_rss_mb']:>7.0f} | "
+            f"{result['load']:>4.1f} | {'; '.join(notes)}")
 
 
 def summary(results):
-    """The figures the targets are about."""
-    sizes = sorted({n for n, _ in results})
-    if not sizes:
+    """The figures the targets are about, each marked met or not."""
+    if not results:
         return
-    print("\nsummary")
-    for op in OPERATIONS:
-        measured = [n for n in sizes if (n, op) in results]
-        if op.startswith("mem_") and len(measured) >= 2:
-            small, large = measured[0], measured[-1]
-            per = [results[(k, op)]["wall_s"] / k for k in (small, large)]
-            print(f"  {OPERATIONS[op][1]}: time per parameter at {large} / at {small} = {per[1] / per[0]:.2f}")
+
+    def ratio(key, reference):
+        if key in results and key[:2] + (reference,) in results:
+            return results[key]["wall_s"] / results[key[:2] + (reference,)]["wall_s"]
+        return None
+
+    def verdict(value, limit, at_least=False):
+        return "met" if (value >= limit if at_least else value <= limit) else "NOT met"
+
+    print("\nsummary (target: figure, met or not)")
+    for threads in sorted({t for t, _, _ in results}):
+        sizes = sorted({n for t, n, _ in results if t == threads})
+        for op in ("mem_lfd2", "mem_lfn", "mem_paper", "mem_predict"):
+            measured = [n for n in sizes if (threads, n, op) in results]
+            if len(measured) >= 2:
+                per = [results[(threads, k, op)]["wall_s"] / k for k in (measured[0], measured[-1])]
+                print(f"  {threads} thr, memory, {OPERATIONS[op][1]}: time per parameter at {measured[-1]} over "
+                      f"{measured[0]} <= 1.3: {per[1] / per[0]:.2f}, {verdict(per[1] / per[0], 1.3)}")
+        for n in sizes:
+            for op in ("mem_lfd2", "mem_lfn"):
+                value = ratio((threads, n, op), OPERATIONS[op][2])
+                if value is not None:
+                    print(f"  {threads} thr, {n}, memory, {OPERATIONS[op][1]} over its bare pass <= 3: {value:.2f}, "
+                          f"{verdict(value, 3)}")
+            for op in ("sk_lfd2", "sk_lfn", "np_lfd2", "np_lfn"):
+                value = ratio((threads, n, op), OPERATIONS[op][2])
+                if value is not None:
+                    agree = results[(threads, n, op)]["max_diff"]
+                    print(f"  {threads} thr, {n}, {OPERATIONS[op][1]} over weightcast's fit >= 3: {value:.1f}, "
+                          f"{verdict(value, 3, at_least=True)}; forecasts agree to {agree:.1e} "
+                          f"(<= {AGREE}: {verdict(agree, AGREE)})")
+        if sizes:
+            n = sizes[-1]
+            for op, limit in (("h5_lfd2", 1.15), ("h5_lfn", 1.15), ("h5_paper", 1.3), ("h5_predict", 1.3)):
+                value = ratio((threads, n, op), OPERATIONS[op][2])
+                if value is not None:
+                    print(f"  {threads} thr, {n}, HDF5, {OPERATIONS[op][1]} over {OPERATIONS[OPERATIONS[op][2]][1]} "
+                          f"<= {limit}: {value:.2f}, {verdict(value, limit)}")
+        peaks = [(results[k]["peak_rss_mb"] - results[k].get("data_rss_mb", 0), k[1:]) for k in results
+                 if k[0] == threads and not k[2].startswith(("sk_", "np_"))]
+        if peaks:
+            worst, (n, op) = max(peaks)
+            print(f"  {threads} thr, peak RSS of weightcast and the bare passes (memory lines: over the data) <= "
+                  f"1500 MB: at most {worst:.0f} MB ({OPERATIONS[op][1]}, {n}), {verdict(worst, 1500)}")
 
 
 if __name__ == "__main__":

@@ -234,16 +234,17 @@ def _abs_sum(values, scratch):
     """sum |values|, through the reused buffer ``scratch[0]`` (torch's own L1 norm is several times slower)."""
     if scratch[0] is None or scratch[0].shape != values.shape or scratch[0].dtype != values.dtype:
         scratch[0] = torch.empty_like(values)
-    return float(torch.abs(values, out=scratch[0]).sum())
+    return torch.abs(values, out=scratch[0]).sum()
 
 
 def _residual_norm(Xt, Tt, W, power, out=None, scratch=None):
-    """sum |Xt-forecast - Tt| ** power (1 or 2) and the residual tensor, without temporaries (``scratch``: a
+    """sum |Xt-forecast - Tt| ** power (1 or 2), a float64 scalar tensor on the data's device (so that a loop over
+    slabs never waits for an accelerator), and the residual tensor, without temporaries (``scratch``: a
     one-item list holding a reused buffer, for the L1 norm)."""
     residual = _forecast(Xt, W, out).sub_(Tt)
     if power == 2:
-        return float(torch.linalg.vector_norm(residual)) ** 2, residual
-    return _abs_sum(residual, [None] if scratch is None else scratch), residual
+        return torch.linalg.vector_norm(residual).double() ** 2, residual
+    return _abs_sum(residual, [None] if scratch is None else scratch).double(), residual
 
 
 def paper_gradient(W, blocks, first_change, beta, n_params, reducer=LOCAL, power=None):
@@ -272,14 +273,15 @@ def paper_gradient(W, blocks, first_change, beta, n_params, reducer=LOCAL, power
     """
     grad = torch.zeros_like(W)
     penalised = first_change is not None and W.shape[1] >= 2
-    n_sequences, l1_total, power_total, change, change_grad = 0, 0.0, 0.0, 0.0, 0.0
+    n_sequences, change, change_grad = 0, 0.0, 0.0
+    l1_total = power_total = torch.zeros((), dtype=torch.float64, device=W.device)  # no host sync per slab
     residual, scratch = None, [None]
     for Xt, Tt in blocks:
         n_sequences = Xt.shape[1]
         l1, residual = _residual_norm(Xt, Tt, W, 1, out=residual, scratch=scratch)  # (m, n_sequences, slab)
-        l1_total += l1
+        l1_total = l1_total + l1
         if power == 2:
-            power_total += float(torch.linalg.vector_norm(residual)) ** 2
+            power_total = power_total + torch.linalg.vector_norm(residual).double() ** 2
         sign = residual.sign_()
         grad[:-1] += Xt.reshape(Xt.shape[0], -1) @ sign.view(sign.shape[0], -1).T
         grad[-1] += sign.sum(dim=(1, 2))
@@ -290,7 +292,7 @@ def paper_gradient(W, blocks, first_change, beta, n_params, reducer=LOCAL, power
             change_grad = change_grad + torch.cat([torch.einsum("knp,np->nk", Xt, last_sign),
                                                    last_sign.sum(dim=1)[:, None]], dim=1)
     grad, l1_total, power_total, change, change_grad = reducer.sum(  # other ranks' parameters
-        grad, l1_total, power_total, change, change_grad)
+        grad, float(l1_total), float(power_total), change, change_grad)
     grad /= n_sequences * n_params * W.shape[1]
     if penalised:
         active = (change > first_change).to(W.dtype)
@@ -549,8 +551,8 @@ class LinearFarcaster(BaseForecaster):
                 blocks = val_rows.blocks(val_seqs, desc="validation")
                 for Xt, Tt in time_major(blocks, _piece(device, len(val_seqs), horizon)):
                     loss, residual = _residual_norm(Xt, Tt, W, power, out=residual, scratch=scratch)
-                    total += loss
-                total = reducer.sum(total)  # other ranks' parameters
+                    total = total + loss
+                total = reducer.sum(float(total))  # other ranks' parameters
             return total / (len(val_seqs) * n_values)
 
         history = []
