@@ -222,6 +222,15 @@ def test_windows_of_one_file_are_read_in_one_read_per_slab(tmp_path):
         np.testing.assert_array_equal(x.numpy(), S[:, [0, 4], slab.slice])
         np.testing.assert_array_equal(y.numpy(), S[:, 5:, slab.slice])
     assert {tuple(steps) for _, steps in reads} == {(0, 4, 5, 6)}  # steps 1-3 would be chunks of their own
+    reads.clear()
+    for slab, x, _ in RowReader(view[:, 1:6], steps=[0, 4], slab_size=4).blocks():  # one view alone: the same
+        np.testing.assert_array_equal(x.numpy(), S[:, [1, 5], slab.slice])
+    assert {tuple(steps) for _, steps in reads} == {(1, 2, 3, 4, 5)}
+    bad = S.copy()
+    bad[3, 5, 6] = np.nan
+    bad_view = write_sequences(tmp_path / "bad.h5", bad, chunk_params=4)
+    with pytest.raises(ValueError, match="X holds NaN at sequence 3, step 5, parameter 6"):
+        list(RowReader(bad_view[:, 1:6], steps=[0, 4], slab_size=4).blocks())
 
 
 def test_all_finite_finds_nan_and_inf_and_is_not_fooled_by_a_sum_that_overflows():

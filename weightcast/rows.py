@@ -287,21 +287,32 @@ class _Source:
         self.pinned = pinned and self.lazy
         self.buffers = [None] * _BUFFERS
         self.cast_buffers = [None] * _BUFFERS
+        # What is read (a view, its steps) and the steps then picked from the block read (a slice: a view).
+        self.view, self.view_steps, self.pick = data, self.steps, slice(None)
+        if self.lazy and hasattr(data, "file_index") and isinstance(self.steps, slice) and not _is_all(self.steps):
+            seqs, file_steps = data.file_index()
+            wanted = file_steps[self.steps]
+            cover = _covering_steps(wanted, getattr(data, "chunks", None))
+            if len(cover) > len(wanted) and np.all(np.diff(wanted) > 0):  # LFD-2's steps 0 and n - 1 of a file
+                self.view, self.view_steps = type(data)(data.path, data.dataset, sequences=seqs, steps=cover), None
+                self.pick = _as_index(np.searchsorted(cover, wanted), len(cover))
 
     def read(self, seqs, slab, slot):
-        """The raw block (numpy array or tensor) of ``seqs`` x the steps x ``slab``; a lazy dataset reads
-        into the buffer ``slot`` (None: a new array)."""
+        """The block (numpy array or tensor) of ``seqs`` x the steps x ``slab``; a lazy dataset reads into
+        the buffer ``slot`` (None: a new array), with the steps around its own that its chunks hold
+        (``pick`` selects its own)."""
         if not self.lazy:
             return _take(self.data, seqs, self.steps, slab, None if slot is None else lambda s: self._buffer(slot, s))
-        shape = (_length(seqs, self.data.shape[0]), self.n_steps, slab.size)
+        n_steps = self.n_steps if self.view_steps is not None else self.view.shape[1]
+        shape = (_length(seqs, self.data.shape[0]), n_steps, slab.size)
         out = None if slot is None else self._buffer(slot, shape)
-        seqs, steps = None if _is_all(seqs) else seqs, None if _is_all(self.steps) else self.steps
+        seqs, steps = None if _is_all(seqs) else seqs, None if _is_all(self.view_steps) else self.view_steps
         if len(slab.ranges) == 1:
-            return self.data.read_block(seqs, steps, slab.slice, dtype=self.dtype, out=out)
+            return self.view.read_block(seqs, steps, slab.slice, dtype=self.dtype, out=out)
         out = np.empty(shape, dtype=self.dtype) if out is None else out
         at = 0
         for r in slab.ranges:  # a spread-out subset: range by range
-            out[:, :, at:at + r.stop - r.start] = self.data.read_block(seqs, steps, r, dtype=self.dtype)
+            out[:, :, at:at + r.stop - r.start] = self.view.read_block(seqs, steps, r, dtype=self.dtype)
             at += r.stop - r.start
         return out
 
@@ -461,8 +472,7 @@ class RowReader:
     def find_non_finite(self):
         """Read every value once more and raise the error that names the first NaN/inf (None if all are finite)."""
         for i, slab in enumerate(self.slabs):
-            for source, raw in zip(self.sources, self._raw(slice(None), slab, None)):
-                block = self._to_device(raw, non_blocking=False)
+            for source, block in zip(self.sources, self._device_blocks(slice(None), slab, None, False)):
                 if not all_finite(block):
                     raise _non_finite_error(block, source.name, source.data, None, source.steps, slab)
 
@@ -477,18 +487,20 @@ class RowReader:
         tensor = tensor_view(block) if isinstance(block, np.ndarray) else block
         return tensor if tensor.device == self.device else tensor.to(self.device, non_blocking=non_blocking)
 
-    def _raw(self, seqs, slab, slot):
-        """The blocks of every source as read (one read when X and Y view the same dataset)."""
+    def _device_blocks(self, seqs, slab, slot, non_blocking):
+        """The blocks of every source on the device: each read as a whole (one read for X and Y when they
+        view the same dataset), moved, then cut into the steps wanted (views)."""
         if self._joint is None:
-            return [source.read(seqs, slab, slot) for source in self.sources]
-        block = self._joint.read(seqs, slab, slot)
+            return [self._to_device(source.read(seqs, slab, slot), non_blocking and source.pinned)[:, source.pick]
+                    for source in self.sources]
+        block = self._to_device(self._joint.read(seqs, slab, slot), non_blocking and self._joint.pinned)
         return [block[:, at] for at in self._joint.parts]
 
     def _read(self, i, seqs, slot, non_blocking=False):
         """Read, move, check (before any cast, which could overflow) and cast the blocks of slab ``i``."""
         slab, blocks = self.slabs[i], []
-        for source, checked, raw in zip(self.sources, self._checked, self._raw(seqs, self.slabs[i], slot)):
-            block = self._to_device(raw, non_blocking and source.pinned)
+        for source, checked, block in zip(self.sources, self._checked,
+                                          self._device_blocks(seqs, slab, slot, non_blocking)):
             if source.check and not checked[i, seqs].all():
                 if not all_finite(block):
                     raise _non_finite_error(block, source.name, source.data, seqs, source.steps, slab)
