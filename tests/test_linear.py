@@ -243,3 +243,33 @@ def test_streaming_least_squares_is_the_same_on_the_cpu_path_and_the_accelerator
         np.testing.assert_allclose(W[:design.shape[1]], expected, rtol=1e-10, atol=1e-12)
         if not fit_intercept:
             assert np.all(W[-1] == 0)
+
+
+@pytest.mark.parametrize("fit_intercept, alpha", [(True, 0.0), (False, 2.0)])
+def test_the_cpu_solver_shares_large_updates_between_threads_for_the_same_solution(fit_intercept, alpha, monkeypatch):
+    import threading
+
+    from weightcast import linear
+
+    rng = np.random.default_rng(1)
+    n = 8 * linear._THREAD_ROWS + 1234  # each of the two updates below is split three ways, unevenly
+    Z = rng.normal(size=(2, n)).astype(np.float32)
+    T = (Z.T @ rng.normal(size=(2, 4)) + 0.1 * rng.normal(size=(n, 4))).T.astype(np.float32)
+    threads = []
+    blocks = linear.StreamingLeastSquares._blocks_cpu
+    monkeypatch.setattr(linear.StreamingLeastSquares, "_blocks_cpu",
+                        lambda self, *a: threads.append(threading.current_thread().name) or blocks(self, *a))
+    solutions = []
+    for n_threads in (1, 3):
+        solver = linear.StreamingLeastSquares(2, 4, fit_intercept=fit_intercept, alpha=alpha, n_threads=n_threads)
+        for rows in (slice(0, n // 2), slice(n // 2, n)):  # the second update continues the merged factors
+            solver.update(torch.from_numpy(Z[:, rows]), torch.from_numpy(T[:, rows]))
+        solutions.append(solver.solve())
+    assert len(threads) == 2 + 6 and sum(name.startswith("weightcast-qr") for name in threads) == 6
+    np.testing.assert_allclose(solutions[1], solutions[0], rtol=1e-12, atol=1e-14)
+    design = np.vstack([Z, np.ones((1, n))]).T.astype(np.float64) if fit_intercept else Z.T.astype(np.float64)
+    penalty = alpha * np.eye(design.shape[1])
+    if fit_intercept:
+        penalty[-1, -1] = 0
+    expected = np.linalg.solve(design.T @ design + penalty, design.T @ T.T.astype(np.float64))
+    np.testing.assert_allclose(solutions[1][:design.shape[1]], expected, rtol=1e-9, atol=1e-12)

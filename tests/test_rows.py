@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from weightcast.io import write_sequences
-from weightcast.rows import (BackgroundWriter, RowReader, Slab, aligned_slab_size, check_finite,
+from weightcast.rows import (BackgroundWriter, RowReader, Slab, aligned_slab_size, all_finite, check_finite,
                              check_sequence_array, plan_slabs)
 
 
@@ -75,8 +75,12 @@ def test_in_memory_blocks_are_views_unless_rows_are_dropped():
     assert np.shares_memory(x.numpy(), S)
     slab, x, _ = next(RowReader(S, steps=[2, 3, 4], slab_size=4).blocks())  # a contiguous run: still a view
     assert np.shares_memory(x.numpy(), S)
-    slab, x, _ = next(RowReader(S, steps=[0, 6], slab_size=4).blocks([1, 3]))  # one copy of this slab only
-    assert not np.shares_memory(x.numpy(), S) and x.shape == (2, 2, 4)
+    slab, x, _ = next(RowReader(S, steps=[0, 6], slab_size=4).blocks([1, 3]))  # evenly spaced (LFD-2): a view
+    assert np.shares_memory(x.numpy(), S) and x.shape == (2, 2, 4)
+    np.testing.assert_array_equal(x.numpy(), S[[1, 3]][:, [0, 6], :4])
+    slab, x, _ = next(RowReader(S, steps=[0, 1, 6], slab_size=4).blocks([0, 1, 3]))  # one copy of this slab only
+    assert not np.shares_memory(x.numpy(), S) and x.shape == (3, 3, 4)
+    np.testing.assert_array_equal(x.numpy(), S[[0, 1, 3]][:, [0, 1, 6], :4])
 
 
 def test_dtype_cast_and_subset_ranges():
@@ -198,7 +202,7 @@ def test_windows_of_one_file_are_read_in_one_read_per_slab(tmp_path):
 
     class Recording(SequenceView):
         def read_block(self, seqs=None, steps=None, params=slice(None), dtype=None, out=None):
-            reads.append(params)
+            reads.append((params, self.file_index()[1].tolist()))
             return super().read_block(seqs, steps, params, dtype, out)
 
     S = sequences(n_params=12)
@@ -208,6 +212,48 @@ def test_windows_of_one_file_are_read_in_one_read_per_slab(tmp_path):
         np.testing.assert_array_equal(x.numpy(), S[[4, 1]][:, [0, 2], slab.slice])
         np.testing.assert_array_equal(y.numpy(), S[[4, 1]][:, 3:6, slab.slice])
     assert len(reads) == 3  # one read per slab for both X and Y
+    assert {tuple(steps) for _, steps in reads} == {(0, 1, 2, 3, 4, 5)}  # step 1 is in a chunk read anyway
     reads.clear()
     list(RowReader(view[:, 3:], view[:, :3], slab_size=4).blocks())  # targets before inputs: two reads
     assert len(reads) == 6
+    reads.clear()
+    narrow = Recording(write_sequences(tmp_path / "narrow.h5", S, chunk_params=4, chunk_steps=2).path)
+    for slab, x, y in RowReader(narrow[:, :5], narrow[:, 5:], steps=[0, 4], slab_size=4).blocks():
+        np.testing.assert_array_equal(x.numpy(), S[:, [0, 4], slab.slice])
+        np.testing.assert_array_equal(y.numpy(), S[:, 5:, slab.slice])
+    assert {tuple(steps) for _, steps in reads} == {(0, 4, 5, 6)}  # steps 1-3 would be chunks of their own
+    reads.clear()
+    for slab, x, _ in RowReader(view[:, 1:6], steps=[0, 4], slab_size=4).blocks():  # one view alone: the same
+        np.testing.assert_array_equal(x.numpy(), S[:, [1, 5], slab.slice])
+    assert {tuple(steps) for _, steps in reads} == {(1, 2, 3, 4, 5)}
+    bad = S.copy()
+    bad[3, 5, 6] = np.nan
+    bad_view = write_sequences(tmp_path / "bad.h5", bad, chunk_params=4)
+    with pytest.raises(ValueError, match="X holds NaN at sequence 3, step 5, parameter 6"):
+        list(RowReader(bad_view[:, 1:6], steps=[0, 4], slab_size=4).blocks())
+
+
+def test_all_finite_finds_nan_and_inf_and_is_not_fooled_by_a_sum_that_overflows():
+    big = np.full((2, 3, 1000), 3e38, dtype=np.float32)  # finite values whose sum is inf in float32
+    assert all_finite(big) and all_finite(big[:, ::2, 5:]) and all_finite(torch.from_numpy(big))
+    for bad in (np.nan, np.inf, -np.inf):
+        x = np.ones((2, 3, 1000), np.float32)
+        x[1, 2, 999] = bad
+        assert not all_finite(x) and not all_finite(torch.from_numpy(x)[:, 1:]) and all_finite(x[:, :2])
+    nan_and_inf = np.array([np.inf, -np.inf, 1.0])  # a sum of NaN, an all-finite check must not cancel them
+    assert not all_finite(nan_and_inf)
+
+
+def test_the_reader_thread_reads_the_next_slab_while_the_caller_works():
+    import time
+
+    class Slow(LazyArray):
+        def read_block(self, *args, **kwargs):
+            time.sleep(0.03)
+            return super().read_block(*args, **kwargs)
+
+    reader = RowReader(Slow(sequences(n_params=8)), slab_size=2)
+    for _ in reader.blocks():
+        time.sleep(0.06)  # the caller's work on a block takes longer than reading the next
+    # Without overlap the caller would wait for all four reads (0.12 s); with it, for about the first.
+    assert 0.02 < reader.waited < 0.08

@@ -11,6 +11,8 @@ selected input steps of that coordinate. Two solvers fit ``coef_`` (n_in, m) and
   (``init="default"``, the paper's protocol).
 """
 
+import os
+
 import numpy as np
 import scipy.linalg
 import torch
@@ -29,8 +31,32 @@ __all__ = ["LinearFarcaster", "LFD2Forecaster", "LFNForecaster", "LFSForecaster"
 
 # Rows per QR update of the exact solver on the CPU: [R; block] stays in cache and reuses its memory.
 _QR_BLOCK = 8192
-# Values per part of a slab in the paper solver's passes on the CPU (about 1 MB of float32: they stay in cache).
-_CACHE_VALUES = 2 ** 18
+# Rows of one update that each thread of the CPU solver gets at least (fewer: one thread does all).
+_THREAD_ROWS = 4 * _QR_BLOCK
+# Values per part of a slab in the paper solver's passes on the CPU (4 MB of float32: few calls, still in cache).
+_CACHE_VALUES = 2 ** 20
+
+_POOL = []  # the CPU solver's worker threads, started on first use and shared by every fit
+_BLAS = []  # a threadpoolctl controller of the BLAS libraries, made on first use
+
+
+def _thread_pool():
+    if not _POOL:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL.append(ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="weightcast-qr"))
+    return _POOL[0]
+
+
+def _one_blas_thread():
+    """A context in which BLAS and LAPACK run one thread each. The CPU solver's calls are small (cache-sized
+    blocks): a multi-threaded BLAS loses far more in synchronisation than it gains on them (40 times slower
+    for LFN on a busy two-core machine); the solver shares the rows between its own threads instead."""
+    if not _BLAS:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0].limit(limits=1, user_api="blas")
 
 
 class StreamingLeastSquares:
@@ -39,8 +65,10 @@ class StreamingLeastSquares:
     R and Q^T T of the rows seen so far are updated by the QR of [R; new rows] in float64, so the data are
     read once, never held in float64 beyond one block, and the normal equations (which lose about five
     digits on nearly collinear inputs) are never formed. On the CPU each update is LAPACK's QR of a
-    triangle over a block of rows (``dtpqrt``, blocks that stay in cache); on an accelerator, torch's QR
-    of a whole slab.
+    triangle over a block of rows (``dtpqrt``, blocks that stay in cache); the rows of a large update are
+    shared between ``n_threads`` threads, each factoring its own part, and their factors are merged by
+    one more QR of the stacked triangles (as the ranks of a distributed fit are). On an accelerator,
+    torch's QR of a whole slab.
 
     Parameters
     ----------
@@ -53,50 +81,73 @@ class StreamingLeastSquares:
     device : torch.device
     ridge_rows : bool
         Add the ridge rows (False on all ranks but one of a distributed fit: they count once).
+    n_threads : int or None
+        Threads of the CPU solver; None: torch's (``torch.get_num_threads()``).
     """
 
-    def __init__(self, n_in, horizon, *, fit_intercept=True, alpha=0.0, device=torch.device("cpu"), ridge_rows=True):
+    def __init__(self, n_in, horizon, *, fit_intercept=True, alpha=0.0, device=torch.device("cpu"), ridge_rows=True,
+                 n_threads=None):
         self.n_in, self.horizon = n_in, horizon
         self.n_fit = n_in + 1 if fit_intercept else n_in  # columns of [inputs, 1] that are fitted
         self.fit_intercept = fit_intercept
         self.device = device
+        self.n_threads = torch.get_num_threads() if n_threads is None else int(n_threads)
         R = np.zeros((self.n_fit, self.n_fit))
         if ridge_rows:
             R[:n_in, :n_in] = np.sqrt(alpha) * np.eye(n_in)
         self.R, self.QtY = torch.as_tensor(R, device=device), torch.zeros(self.n_fit, horizon, dtype=torch.float64,
                                                                           device=device)
-        self._Z = self._T = None  # the CPU's block buffers, reused
+        self._buffers = []  # per CPU thread: its reused block buffers
 
     def update(self, Z, T):
         """Add rows: ``Z`` of shape (n_in, n_rows) and ``T`` (horizon, n_rows), any float dtype, on the device."""
         if self.device.type == "cpu":
-            self._update_cpu(Z, T)
+            self._update_cpu(Z.numpy(), T.numpy())
         else:
             self._update_device(Z, T)
 
     def _update_cpu(self, Z, T):
-        if self._Z is None:
-            self._Z = np.empty((self.n_fit, _QR_BLOCK))  # rows of [Z, 1] as columns: the transposed block
-            self._T = np.empty((self.horizon, _QR_BLOCK))  # is the Fortran-ordered matrix LAPACK reads
-            if self.fit_intercept:
-                self._Z[self.n_in] = 1
-        with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf reach the factors: see finite()
-            self._blocks_cpu(Z.numpy(), T.numpy())
+        n_rows = Z.shape[1]
+        n_parts = max(1, min(self.n_threads, n_rows // _THREAD_ROWS))
+        R, QtY = np.asfortranarray(self.R.numpy()), self.QtY.numpy().copy()
+        with _one_blas_thread():
+            if n_parts == 1:
+                R, QtY = self._blocks_cpu(0, R, QtY, Z, T)
+            else:  # whole blocks per thread; the first continues the factors so far, the others start empty
+                cuts = [part * n_rows // n_parts // _QR_BLOCK * _QR_BLOCK for part in range(n_parts)] + [n_rows]
+                starts = [(R, QtY)] + [(np.zeros((self.n_fit, self.n_fit), order="F"),  # updated in place
+                                        np.zeros((self.n_fit, self.horizon))) for _ in range(n_parts - 1)]
+                self._buffers += [None] * (n_parts - len(self._buffers))
+                futures = [_thread_pool().submit(self._blocks_cpu, part, *starts[part],
+                                                 Z[:, cuts[part]:cuts[part + 1]], T[:, cuts[part]:cuts[part + 1]])
+                           for part in range(n_parts)]
+                R, QtY = _merge_factors([future.result() for future in futures])
+        self.R, self.QtY = torch.from_numpy(R), torch.from_numpy(np.ascontiguousarray(QtY))
 
-    def _blocks_cpu(self, Z, T):
+    def _blocks_cpu(self, part, R, QtY, Z, T):
+        """Update the factors ``R`` (Fortran-ordered, overwritten) and ``QtY`` with the rows of Z and T, one
+        cache-sized block at a time, in the buffers of thread ``part``; returns the new (R, QtY)."""
         from scipy.linalg.lapack import dtpqrt
 
+        if not self._buffers:
+            self._buffers.append(None)
+        if self._buffers[part] is None:  # rows of [Z, 1] as columns: the transposed block is the
+            self._buffers[part] = (np.empty((self.n_fit, _QR_BLOCK)), np.empty((self.horizon, _QR_BLOCK)))
+        Zb, Tb = self._buffers[part]  # Fortran-ordered matrix LAPACK reads
         n_rows, n_in, n_fit = Z.shape[1], self.n_in, self.n_fit
-        R, QtY = np.asfortranarray(self.R.numpy()), self.QtY.numpy()
-        for start in range(0, n_rows, _QR_BLOCK):
-            rows = min(_QR_BLOCK, n_rows - start)
-            block, targets = self._Z[:, :rows], self._T[:, :rows]
-            block[:n_in] = Z[:, start:start + rows]  # the cast to float64, in cache
-            targets[:] = T[:, start:start + rows]
-            # [R; block^T] = Q [R'; 0] with Q = I - [I; V] Tf [I; V]^T: only the top of Q^T [QtY; T] is kept.
-            R, V, Tf, info = dtpqrt(0, n_fit, R, block.T, overwrite_a=True)
-            QtY = QtY - Tf.T @ (QtY + (targets @ V).T)
-        self.R, self.QtY = torch.from_numpy(np.triu(R)), torch.from_numpy(np.ascontiguousarray(QtY))
+        # Every step releases the GIL (the casts, dtpqrt, np.dot; not numpy's @), so threads run in parallel.
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf reach the factors: see finite()
+            for start in range(0, n_rows, _QR_BLOCK):
+                rows = min(_QR_BLOCK, n_rows - start)
+                block, targets = Zb[:, :rows], Tb[:, :rows]
+                block[:n_in] = Z[:, start:start + rows]  # the cast to float64, in cache
+                if self.fit_intercept:
+                    block[n_in] = 1  # (dtpqrt leaves its reflectors in the buffer)
+                targets[...] = T[:, start:start + rows]
+                # [R; block^T] = Q [R'; 0] with Q = I - [I; V] Tf [I; V]^T: only the top of Q^T [QtY; T] is kept.
+                R, V, Tf, info = dtpqrt(0, n_fit, R, block.T, overwrite_a=True, overwrite_b=True)
+                QtY -= np.dot(Tf.T, QtY + np.dot(targets, V).T)
+        return np.triu(R), QtY
 
     def _update_device(self, Z, T):
         f64 = dict(device=self.device, dtype=torch.float64)
@@ -123,6 +174,15 @@ class StreamingLeastSquares:
         W = np.zeros((self.n_in + 1, self.horizon))
         W[:self.n_fit] = solution
         return W
+
+
+def _merge_factors(factors):
+    """One (R, Q^T T) for the rows behind several: the QR of the stacked [R_i, (Q^T T)_i] (no normal equations)."""
+    stacked = np.vstack([np.hstack(pair) for pair in factors])
+    n_fit = factors[0][0].shape[0]
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf are detected later (finite())
+        Q, R = np.linalg.qr(stacked[:, :n_fit])
+    return np.asfortranarray(R), Q.T @ stacked[:, n_fit:]
 
 
 def design_rows(x, steps):
@@ -170,10 +230,21 @@ def _forecast(Xt, W, out=None):
     return pred.view((W.shape[1],) + tuple(Xt.shape[1:]))
 
 
-def _residual_norm(Xt, Tt, W, power, out=None):
-    """sum |Xt-forecast - Tt| ** power (1 or 2) and the residual tensor, without temporaries."""
+def _abs_sum(values, scratch):
+    """sum |values|, through the reused buffer ``scratch[0]`` (torch's own L1 norm is several times slower)."""
+    if scratch[0] is None or scratch[0].shape != values.shape or scratch[0].dtype != values.dtype:
+        scratch[0] = torch.empty_like(values)
+    return torch.abs(values, out=scratch[0]).sum()
+
+
+def _residual_norm(Xt, Tt, W, power, out=None, scratch=None):
+    """sum |Xt-forecast - Tt| ** power (1 or 2), a float64 scalar tensor on the data's device (so that a loop over
+    slabs never waits for an accelerator), and the residual tensor, without temporaries (``scratch``: a
+    one-item list holding a reused buffer, for the L1 norm)."""
     residual = _forecast(Xt, W, out).sub_(Tt)
-    return float(torch.linalg.vector_norm(residual, ord=power)) ** power, residual
+    if power == 2:
+        return torch.linalg.vector_norm(residual).double() ** 2, residual
+    return _abs_sum(residual, [None] if scratch is None else scratch).double(), residual
 
 
 def paper_gradient(W, blocks, first_change, beta, n_params, reducer=LOCAL, power=None):
@@ -202,14 +273,15 @@ def paper_gradient(W, blocks, first_change, beta, n_params, reducer=LOCAL, power
     """
     grad = torch.zeros_like(W)
     penalised = first_change is not None and W.shape[1] >= 2
-    n_sequences, l1_total, power_total, change, change_grad = 0, 0.0, 0.0, 0.0, 0.0
-    residual = None
+    n_sequences, change, change_grad = 0, 0.0, 0.0
+    l1_total = power_total = torch.zeros((), dtype=torch.float64, device=W.device)  # no host sync per slab
+    residual, scratch = None, [None]
     for Xt, Tt in blocks:
         n_sequences = Xt.shape[1]
-        l1, residual = _residual_norm(Xt, Tt, W, 1, out=residual)  # residual: (m, n_sequences, slab)
-        l1_total += l1
+        l1, residual = _residual_norm(Xt, Tt, W, 1, out=residual, scratch=scratch)  # (m, n_sequences, slab)
+        l1_total = l1_total + l1
         if power == 2:
-            power_total += float(torch.linalg.vector_norm(residual)) ** 2
+            power_total = power_total + torch.linalg.vector_norm(residual).double() ** 2
         sign = residual.sign_()
         grad[:-1] += Xt.reshape(Xt.shape[0], -1) @ sign.view(sign.shape[0], -1).T
         grad[-1] += sign.sum(dim=(1, 2))
@@ -220,7 +292,7 @@ def paper_gradient(W, blocks, first_change, beta, n_params, reducer=LOCAL, power
             change_grad = change_grad + torch.cat([torch.einsum("knp,np->nk", Xt, last_sign),
                                                    last_sign.sum(dim=1)[:, None]], dim=1)
     grad, l1_total, power_total, change, change_grad = reducer.sum(  # other ranks' parameters
-        grad, l1_total, power_total, change, change_grad)
+        grad, float(l1_total), float(power_total), change, change_grad)
     grad /= n_sequences * n_params * W.shape[1]
     if penalised:
         active = (change > first_change).to(W.dtype)
@@ -461,13 +533,13 @@ class LinearFarcaster(BaseForecaster):
         n_values = n_params * horizon
 
         def monitored_loss():
-            total, residual = 0.0, None
+            total, residual, scratch = 0.0, None, [None]
             with torch.no_grad():
                 blocks = val_rows.blocks(val_seqs, desc="validation")
                 for Xt, Tt in time_major(blocks, _piece(device, len(val_seqs), horizon)):
-                    loss, residual = _residual_norm(Xt, Tt, W, power, out=residual)
-                    total += loss
-                total = reducer.sum(total)  # other ranks' parameters
+                    loss, residual = _residual_norm(Xt, Tt, W, power, out=residual, scratch=scratch)
+                    total = total + loss
+                total = reducer.sum(float(total))  # other ranks' parameters
             return total / (len(val_seqs) * n_values)
 
         history = []

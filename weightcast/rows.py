@@ -14,8 +14,10 @@ slab at a time into reused buffers, the next slab in a background thread while t
 (h5py releases the GIL while it reads). A yielded block is valid until the next one is requested.
 """
 
+import math
 import queue
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -150,8 +152,12 @@ def check_sequence_array(S, name="S"):
 
 
 def all_finite(values):
-    """True when the tensor or array ``values`` holds no NaN or inf (min and max propagate both: no mask
-    as large as the data)."""
+    """True when the tensor or array ``values`` holds no NaN or inf.
+
+    A sum propagates both, so a finite sum proves every value finite at the cost of one streaming pass (no
+    mask as large as the data; torch's min/max reductions are many times slower on strided slabs). A sum
+    that is not finite is either a bad value or an overflow of large values: the exact check decides.
+    """
     if isinstance(values, np.ndarray):
         if values.size == 0:
             return True
@@ -160,7 +166,9 @@ def all_finite(values):
         values = tensor_view(values)
     if values.numel() == 0:
         return True
-    return bool(torch.isfinite(torch.stack(torch.aminmax(values))).all())
+    if math.isfinite(float(values.sum())):
+        return True
+    return bool(torch.isfinite(values).all())
 
 
 def check_finite(data, name, slab_size=2 ** 20):
@@ -201,15 +209,17 @@ def tensor_view(array):
 
 # ---------------------------------------------------------------------------------------------- reading
 def _as_index(key, n):
-    """``key`` (None, a slice or integers) as a slice when it picks a contiguous increasing run, else an array."""
+    """``key`` (None, a slice or integers) as a slice when it picks evenly spaced increasing indices (then
+    in-memory blocks are views: LFD-2's first and last steps, a run of steps), else an array."""
     if key is None:
         return slice(None)
     if isinstance(key, slice):
         return key
     key = np.asarray(key, dtype=np.intp).reshape(-1)
     key = np.where(key < 0, key + n, key)
-    if len(key) and np.all(np.diff(key) == 1):
-        return slice(int(key[0]), int(key[-1]) + 1)
+    if len(key) == 1 or (len(key) > 1 and key[1] > key[0] and np.all(np.diff(key) == key[1] - key[0])):
+        step = int(key[1] - key[0]) if len(key) > 1 else 1
+        return slice(int(key[0]), int(key[-1]) + 1, None if step == 1 else step)
     return key
 
 
@@ -276,23 +286,46 @@ class _Source:
         self.dtype = _numpy_dtype(data)
         self.pinned = pinned and self.lazy
         self.buffers = [None] * _BUFFERS
+        self.cast_buffers = [None] * _BUFFERS
+        # What is read (a view, its steps) and the steps then picked from the block read (a slice: a view).
+        self.view, self.view_steps, self.pick = data, self.steps, slice(None)
+        if self.lazy and hasattr(data, "file_index") and isinstance(self.steps, slice) and not _is_all(self.steps):
+            seqs, file_steps = data.file_index()
+            wanted = file_steps[self.steps]
+            cover = _covering_steps(wanted, getattr(data, "chunks", None))
+            if len(cover) > len(wanted) and np.all(np.diff(wanted) > 0):  # LFD-2's steps 0 and n - 1 of a file
+                self.view, self.view_steps = type(data)(data.path, data.dataset, sequences=seqs, steps=cover), None
+                self.pick = _as_index(np.searchsorted(cover, wanted), len(cover))
 
     def read(self, seqs, slab, slot):
-        """The raw block (numpy array or tensor) of ``seqs`` x the steps x ``slab``; a lazy dataset reads
-        into the buffer ``slot`` (None: a new array)."""
+        """The block (numpy array or tensor) of ``seqs`` x the steps x ``slab``; a lazy dataset reads into
+        the buffer ``slot`` (None: a new array), with the steps around its own that its chunks hold
+        (``pick`` selects its own)."""
         if not self.lazy:
             return _take(self.data, seqs, self.steps, slab, None if slot is None else lambda s: self._buffer(slot, s))
-        shape = (_length(seqs, self.data.shape[0]), self.n_steps, slab.size)
+        n_steps = self.n_steps if self.view_steps is not None else self.view.shape[1]
+        shape = (_length(seqs, self.data.shape[0]), n_steps, slab.size)
         out = None if slot is None else self._buffer(slot, shape)
-        seqs, steps = None if _is_all(seqs) else seqs, None if _is_all(self.steps) else self.steps
+        seqs, steps = None if _is_all(seqs) else seqs, None if _is_all(self.view_steps) else self.view_steps
         if len(slab.ranges) == 1:
-            return self.data.read_block(seqs, steps, slab.slice, dtype=self.dtype, out=out)
+            return self.view.read_block(seqs, steps, slab.slice, dtype=self.dtype, out=out)
         out = np.empty(shape, dtype=self.dtype) if out is None else out
         at = 0
         for r in slab.ranges:  # a spread-out subset: range by range
-            out[:, :, at:at + r.stop - r.start] = self.data.read_block(seqs, steps, r, dtype=self.dtype)
+            out[:, :, at:at + r.stop - r.start] = self.view.read_block(seqs, steps, r, dtype=self.dtype)
             at += r.stop - r.start
         return out
+
+    def cast(self, block, dtype, slot):
+        """``block`` (a tensor) in ``dtype``: on the CPU into the reused buffer ``slot`` (fresh memory costs more in
+        page faults than the cast itself), elsewhere or with ``slot`` None in new memory."""
+        if slot is None or block.device.type != "cpu":
+            return block.to(dtype)
+        size = block.numel()
+        buffer = self.cast_buffers[slot]
+        if buffer is None or buffer.numel() < size or buffer.dtype != dtype:
+            buffer = self.cast_buffers[slot] = torch.empty(size, dtype=dtype)
+        return buffer[:size].view(block.shape).copy_(block)
 
     def _buffer(self, slot, shape):
         """The reused buffer ``slot`` as an array of ``shape`` (grown when too small)."""
@@ -308,9 +341,22 @@ class _Source:
         return buffer[:size].reshape(shape)
 
 
+def _covering_steps(steps, chunks):
+    """The run of file steps from the first of ``steps`` to the last when reading it touches no chunk that
+    ``steps`` do not (the steps in between come with chunks read anyway), else ``steps``."""
+    if chunks is None or len(steps) < 2:
+        return steps
+    run = np.arange(steps[0], steps[-1] + 1)
+    if np.array_equal(np.unique(run // chunks[1]), np.unique(steps // chunks[1])):
+        return run
+    return steps
+
+
 def _joint_source(sources, pinned):
     """One source for X and Y when both view the same dataset and sequences and X's steps all come before
-    Y's: each slab is then one read, split into two views (windows cut from one file by split_sequences)."""
+    Y's: each slab is then one read, split into two views (windows cut from one file by split_sequences).
+    The read covers the steps in between when they lie in chunks read anyway (LFD-2's steps 0 and n - 1
+    then take one read of every step, not two reads of the first chunks)."""
     if len(sources) != 2 or not all(hasattr(s.data, "file_index") for s in sources):
         return None
     X, Y = sources[0].data, sources[1].data
@@ -321,8 +367,13 @@ def _joint_source(sources, pinned):
     steps = np.concatenate([x_steps[sources[0].steps], y_steps[sources[1].steps]])
     if not np.array_equal(x_seqs, y_seqs) or np.any(np.diff(steps) <= 0):
         return None
-    joint = type(X)(X.path, X.dataset, sequences=x_seqs, steps=steps)
-    return _Source(joint, None, sources[0].name, False, pinned)
+    read = _covering_steps(steps, getattr(X, "chunks", None))
+    where = [_as_index(np.searchsorted(read, part), len(read)) for part in np.split(steps, [sources[0].n_steps])]
+    if not all(isinstance(at, slice) for at in where):  # the views of X and Y would be copies: read only the steps
+        read, where = steps, [slice(0, sources[0].n_steps), slice(sources[0].n_steps, len(steps))]
+    joint = _Source(type(X)(X.path, X.dataset, sequences=x_seqs, steps=read), None, sources[0].name, False, pinned)
+    joint.parts = where  # the steps of X and of Y within a joint block
+    return joint
 
 
 class RowReader:
@@ -361,6 +412,9 @@ class RowReader:
     ----------
     slabs : list of Slab
     n_sequences : int
+    waited : float
+        Seconds the caller has waited for the reader thread, over every pass: the reading that computing
+        did not hide.
     """
 
     def __init__(self, X, Y=None, *, steps=None, target_steps=None, slab_size=2 ** 20, device="cpu", dtype=None,
@@ -376,6 +430,7 @@ class RowReader:
         self.n_sequences = X.shape[0]
         self.slabs = plan_slabs(X.shape[2], aligned_slab_size(X, int(slab_size), unit), ranges)
         self.progress = progress
+        self.waited = 0.0
         lazy = any(source.lazy for source in self.sources)
         self.prefetch = (lazy or accelerator) if prefetch is None else prefetch
         # What has been checked: per source, per slab, per sequence.
@@ -417,8 +472,7 @@ class RowReader:
     def find_non_finite(self):
         """Read every value once more and raise the error that names the first NaN/inf (None if all are finite)."""
         for i, slab in enumerate(self.slabs):
-            for source, raw in zip(self.sources, self._raw(slice(None), slab, None)):
-                block = self._to_device(raw, non_blocking=False)
+            for source, block in zip(self.sources, self._device_blocks(slice(None), slab, None, False)):
                 if not all_finite(block):
                     raise _non_finite_error(block, source.name, source.data, None, source.steps, slab)
 
@@ -433,25 +487,26 @@ class RowReader:
         tensor = tensor_view(block) if isinstance(block, np.ndarray) else block
         return tensor if tensor.device == self.device else tensor.to(self.device, non_blocking=non_blocking)
 
-    def _raw(self, seqs, slab, slot):
-        """The blocks of every source as read (one read when X and Y view the same dataset)."""
+    def _device_blocks(self, seqs, slab, slot, non_blocking):
+        """The blocks of every source on the device: each read as a whole (one read for X and Y when they
+        view the same dataset), moved, then cut into the steps wanted (views)."""
         if self._joint is None:
-            return [source.read(seqs, slab, slot) for source in self.sources]
-        block = self._joint.read(seqs, slab, slot)
-        n_x = self.sources[0].n_steps
-        return [block[:, :n_x], block[:, n_x:]]
+            return [self._to_device(source.read(seqs, slab, slot), non_blocking and source.pinned)[:, source.pick]
+                    for source in self.sources]
+        block = self._to_device(self._joint.read(seqs, slab, slot), non_blocking and self._joint.pinned)
+        return [block[:, at] for at in self._joint.parts]
 
     def _read(self, i, seqs, slot, non_blocking=False):
         """Read, move, check (before any cast, which could overflow) and cast the blocks of slab ``i``."""
         slab, blocks = self.slabs[i], []
-        for source, checked, raw in zip(self.sources, self._checked, self._raw(seqs, self.slabs[i], slot)):
-            block = self._to_device(raw, non_blocking and source.pinned)
+        for source, checked, block in zip(self.sources, self._checked,
+                                          self._device_blocks(seqs, slab, slot, non_blocking)):
             if source.check and not checked[i, seqs].all():
                 if not all_finite(block):
                     raise _non_finite_error(block, source.name, source.data, seqs, source.steps, slab)
                 checked[i, seqs] = True
             if self.dtype is not None and block.dtype != self.dtype:
-                block = block.to(self.dtype)
+                block = source.cast(block, self.dtype, slot)
             blocks.append(block)
         return tuple(blocks) + (None,) * (2 - len(blocks))
 
@@ -489,7 +544,9 @@ class RowReader:
         worker.start()
         try:
             while True:
+                started = time.perf_counter()
                 item = ready.get()
+                self.waited += time.perf_counter() - started
                 if item is None:
                     return
                 if isinstance(item, BaseException):
