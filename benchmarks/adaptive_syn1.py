@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.optimize
+import torch
 from sklearn.model_selection import GridSearchCV, KFold
 
 from weightcast import (AllSelector, FirstLastSelector, FixedPointFarcaster, IntrospectionSelector,
@@ -165,7 +166,9 @@ def run(optimizer, data, with_posterior, ablation=False):
             est = FixedPointFarcaster(block_size=3, gamma=0.0, device="cpu").fit(X[train], Y[train])
             rows["ablation: isotropic noise (gamma=0)"].append(mse(Y[test], est.predict(X[test])))
             est = fitted["first-last"]
-            alone = est._dynamics(X[test], est.horizon_, est.kappa_, est.rate_, est.rate_std_, est.gamma_)
+            rows_test = torch.as_tensor(X[test], dtype=torch.float64).permute(0, 2, 1)  # (n, p, T)
+            alone = est._dynamics_rows(rows_test, est.horizon_, est.kappa_, est.rate_, est.rate_std_,
+                                       est.gamma_).permute(0, 2, 1).numpy()
             rows["ablation: per-run forecast alone"].append(mse(Y[test], alone))
         search = GridSearchCV(FixedPointFarcaster(block_size=3, device="cpu"),
                               {"selector": [FirstLastSelector(), AllSelector()]}, refit=False,

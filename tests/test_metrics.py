@@ -46,8 +46,10 @@ def test_mismatched_shapes_and_nan_are_errors():
         checkpoint_mse(np.zeros((2, 10, 3)), np.zeros((2, 10, 4)), (22,), 21)
     Y_pred = np.zeros((2, 10, 3))
     Y_pred[0, 1, 0] = np.nan
-    with pytest.raises(ValueError, match="not finite"):
+    with pytest.raises(ValueError, match=r"Y_pred holds NaN at sequence 0, step 1, parameter 0"):
         checkpoint_mse(np.zeros((2, 10, 3)), Y_pred, (22,), 21)
+    with pytest.raises(ValueError, match="not finite.*overflows float64"):
+        checkpoint_mse(np.full((2, 10, 3), 1e300), np.full((2, 10, 3), -1e300), (22,), 21)
     with pytest.raises(TypeError, match="numeric"):
         checkpoint_mse(np.array([["a"]]), np.zeros((1, 1)), (1,), 1)
 

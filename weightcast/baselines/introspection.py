@@ -1,13 +1,12 @@
 """Introspection (Sinha et al., 2017): a tiny network from [w_t, w_0.7t, w_0.4t, w_0] to a later weight,
 here one such network per forecast step, trained on coordinates sampled by how far they moved."""
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..base import _check_positive_int
 from ..selection import IntrospectionSelector
-from ._training import NeuralForecaster, check_real
+from ._training import NeuralForecaster, as_rows, check_real
 
 __all__ = ["IntrospectionForecaster"]
 
@@ -178,7 +177,7 @@ class IntrospectionForecaster(NeuralForecaster):
         first = (epoch - 1) * min(self.steps_per_epoch, n_slabs)
         for i in range(min(self.steps_per_epoch, n_slabs)):
             n_draws = len(range(i, self.steps_per_epoch, n_slabs))
-            inputs, targets = rows.read(train, rows.slabs[(first + i) % n_slabs])
+            inputs, targets = as_rows(*rows.read((first + i) % n_slabs, train))
             inputs, targets = inputs.reshape(-1, inputs.shape[-1]), targets.reshape(-1, targets.shape[-1])
             order = torch.argsort((inputs[:, -1] - inputs[:, 0]).abs())  # features run from w_0 to w_n
             n = len(order)

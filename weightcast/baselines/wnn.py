@@ -206,6 +206,9 @@ class WNNForecaster(NeuralForecaster):
         return (self.kernel_l1 * sum(layer.weight.abs().sum() for layer in layers)
                 + self.bias_l1 * sum(layer.bias.abs().sum() for layer in layers))
 
+    def _score_steps(self, n_target_steps):
+        return self._output_steps(n_target_steps) if self.offset is not None else super()._score_steps(n_target_steps)
+
     def _predict_horizon(self, m):
         if self.offset is not None and m is None:
             return 1  # the native form predicts its one step whatever the constructor's m

@@ -532,6 +532,15 @@ class SequenceView:
         self._handle = None
 
     # -------------------------------------------------------------- reading
+    def position(self, seq, step):
+        """The file's (sequence, step) indices of this view's sequence ``seq`` and step ``step`` (for messages)."""
+        return int(self._seqs[seq]), int(self._steps[step])
+
+    def file_index(self):
+        """The file's sequence and step indices this view covers (so that readers can join two views of one
+        dataset into one read)."""
+        return self._seqs.copy(), self._steps.copy()
+
     def read_block(self, seqs=None, steps=None, params=slice(None), dtype=None, out=None):
         """Read ``self[seqs][:, steps, params]`` into a new (or the given) array.
 
