@@ -154,8 +154,10 @@ def test_table4_reads_slabs_of_the_file_never_all_of_it(tmp_path, monkeypatch):
 
     monkeypatch.setattr(SequenceView, "read_block", recorded)
     monkeypatch.setattr(SequenceView, "__array__", refused)
-    rows = table4(path, "text", solvers=("lstsq", "paper"), max_epochs=1, slab_size=1024, scratch_dir=str(tmp_path))
+    rows = table4(path, "text", solvers=("lstsq", "paper"), max_epochs=1, slab_size=1024, scratch_dir=str(tmp_path),
+                  time_budget=1e6)  # the timed first slab too
     assert all(row["mse"] is not None for row in rows if row["model"] != "DLinear")
+    assert all(row["probe"]["epoch_seconds"] > 0 for row in rows if row["solver"] != "lstsq" and row["mse"])
     assert widths and all(width <= 1024 for _, width in widths)
     assert any(n_steps >= 25 for n_steps, _ in widths)  # the training windows were read in those slabs
 

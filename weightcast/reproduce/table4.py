@@ -257,22 +257,26 @@ def table4(path, protocol="cnn", models=None, solvers=("lstsq",), max_epochs=Non
                 if row["na"] and isinstance(estimator, RMLPForecaster) and estimator.channel_mixing:
                     row["na"] += "; " + _mixer_memory(estimator, n_params)
                 rows.append(row)
-                say(format_table4(rows[-1:], header=False) + f"  (peak RSS so far {row['peak_rss_gib']:.2f} GiB)")
-                if row["history"]:
-                    h = row["history"]
-                    say(f"  {name} ({solver}): over {row['epochs']} epochs the training loss went "
-                        f"{h['first_train_loss']:.4g} -> {h['last_train_loss']:.4g}, the monitored loss "
-                        f"{h['first_validation_loss']:.4g} -> {h['last_validation_loss']:.4g} (lowest "
-                        f"{h['lowest_validation_loss']:.4g}, epoch {h['lowest_validation_epoch']}; the fit keeps "
-                        "the weights with the lowest, its start included)")
-                if row["na"]:
-                    say(f"  {name}: n/a: {row['na']}")
+                _log_row(say, row)
     finally:
         weights.close()
         for view in test or ():
             view.close()
         shutil.rmtree(scratch, ignore_errors=True)
     return rows
+
+
+def _log_row(say, row):
+    say(format_table4([row], header=False) + f"  (peak RSS so far {row['peak_rss_gib']:.2f} GiB)")
+    h = row["history"]
+    if h:
+        say(f"  {row['model']} ({row['solver']}): over {row['epochs']} epochs the training loss went "
+            f"{h['first_train_loss']:.4g} -> {h['last_train_loss']:.4g}, the monitored loss "
+            f"{h['first_validation_loss']:.4g} -> {h['last_validation_loss']:.4g} (lowest "
+            f"{h['lowest_validation_loss']:.4g}, epoch {h['lowest_validation_epoch']}; the fit keeps the weights "
+            "with the lowest, its start included)")
+    if row["na"]:
+        say(f"  {row['model']}: n/a: {row['na']}")
 
 
 def _test_copies(weights, spec, scratch, slab_size):
@@ -311,8 +315,9 @@ def _probe(estimator, X, Y, dev, slab_size, time_budget):
     n_params = X.shape[2]
     k = min(n_params, slab_size)
     probe = clone(estimator).set_params(max_epochs=1)
-    first = (X[:, :, :k], Y[:, :, :k])  # read into memory: one slab
-    validation = {"validation_data": (dev[0][:, :, :k], dev[1][:, :, :k])} if dev is not None else {}
+    first = [view.read_block(params=slice(0, k)) for view in (X, Y)]  # into memory: one slab
+    validation = ({"validation_data": [view.read_block(params=slice(0, k)) for view in dev]}
+                  if dev is not None else {})
     started = time.perf_counter()
     try:
         probe.fit(*first, **validation)
