@@ -314,17 +314,21 @@ def _probe(estimator, X, Y, dev, slab_size, time_budget):
     that fit in ``time_budget`` seconds (at most the estimator's own cap)."""
     n_params = X.shape[2]
     k = min(n_params, slab_size)
-    probe = clone(estimator).set_params(max_epochs=1)
-    first = [view.read_block(params=slice(0, k)) for view in (X, Y)]  # into memory: one slab
-    validation = ({"validation_data": [view.read_block(params=slice(0, k)) for view in dev]}
-                  if dev is not None else {})
-    started = time.perf_counter()
+
+    def one_epoch(width):
+        """Seconds of a one-epoch fit on the first ``width`` coordinates, read into memory beforehand."""
+        first = [view.read_block(params=slice(0, width)) for view in (X, Y)]
+        extra = {"validation_data": [view.read_block(params=slice(0, width)) for view in dev]} if dev else {}
+        started = time.perf_counter()
+        clone(estimator).set_params(max_epochs=1).fit(*first, **extra)
+        return time.perf_counter() - started
+
     try:
-        probe.fit(*first, **validation)
+        one_epoch(min(k, 1024))  # untimed: the one-off costs of a first fit
+        seconds = one_epoch(k)
     except (ValueError, RuntimeError, MemoryError):
         return dict(seconds=None, epoch_seconds=None, epochs=estimator.max_epochs,
                     text="the one-epoch timing failed; the fit itself will say why")
-    seconds = time.perf_counter() - started
     epoch_seconds = seconds * n_params / k
     epochs = int(min(estimator.max_epochs, time_budget // epoch_seconds))
     text = (f"one epoch on the first {k:,} coordinates took {seconds:.1f} s, so about {_duration(epoch_seconds)} per "
