@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from weightcast.cli import main
+from weightcast import LFNForecaster
 from weightcast.io import SequenceView, open_sequences, read_metadata, write_sequences
+from weightcast.metrics import checkpoint_mse
 from weightcast.reproduce.table4 import MODELS, PAPER_MODELS, format_table4, table4
 
 from ..training.recordings import record
@@ -129,7 +131,15 @@ def test_every_row_of_the_table_on_both_layouts(protocol, shape, tmp_path):
         assert row["sec_per_epoch"] > 0 and row["fit_seconds"] >= row["sec_per_epoch"] * max(row["epochs"], 1) * 0.999
         assert (row["epochs"] == 0) == (row["solver"] == "lstsq") and row["epochs"] <= 2
     exact = {row["model"]: row["mse"] for row in rows if row["solver"] == "lstsq"}
-    assert exact["LFN"][0] < 1e-1  # x1e4: these runs are smooth, so the exact maps are close
+    # the same fit and score on arrays in memory: the protocol's windows, test runs and checkpoints
+    S = np.asarray(open_sequences(path))
+    train, test, n_in, start, checkpoints = {"cnn": ([0, 1, 2, 3, 4], [7, 8, 9], 11, 0, (20, 40, 80, 100)),
+                                             "text": ([0], [0], 5, 30, (14, 19, 24, 29))}[protocol]
+    end = start + (101 if protocol == "cnn" else 30)
+    fitted = LFNForecaster(solver="lstsq").fit(S[train, :n_in], S[train, n_in:end - start])
+    expected = checkpoint_mse(S[test, start + n_in:end], fitted.predict(S[test, start:start + n_in]), checkpoints,
+                              n_input_steps=n_in, scale=1e4)
+    np.testing.assert_allclose(exact["LFN"], expected, rtol=1e-6)
     assert os.listdir(tmp_path) == [f"{protocol}.h5"]  # the temporary forecasts are gone
     table = format_table4(rows, protocol=protocol)
     assert "| DLinear | adam | n/a | n/a | n/a | n/a |" in table and "(not in the paper)" in table

@@ -36,7 +36,7 @@ import numpy as np
 from sklearn.base import clone
 
 from ..baselines import DLinearForecaster, IntrospectionForecaster, RMLPForecaster, WNNForecaster
-from ..io.hdf5 import open_sequences, write_sequences
+from ..io.hdf5 import SequenceWriter, open_sequences
 from ..linear import LFD2Forecaster, LFLForecaster, LFNForecaster, LFSForecaster
 from ..metrics import PAPER_SCALE, checkpoint_mse
 from .protocols import DEFAULT_BETA, LFD2_LR, PAPER_LR
@@ -281,17 +281,23 @@ def _log_row(say, row):
 
 def _test_copies(weights, spec, scratch, slab_size):
     """The test windows' input steps and their steps at the checkpoints, copied into scratch files whose chunks
-    hold all of their steps and one slab of parameters (views of them)."""
+    hold all of their steps and one slab of parameters (views of them). The windows are read one slab at a time
+    as one run of steps, so that each chunk of the recording is read once."""
     seqs, start = spec["test"]
+    n_in, positions = spec["n_in"], np.asarray(spec["checkpoints"])
     runs = weights[list(seqs)]
-    n_in = spec["n_in"]
-    checkpoints = [start + c for c in spec["checkpoints"]]
-    layout = dict(chunk_params=min(slab_size, weights.shape[2]), slab_size=slab_size)
-    inputs = write_sequences(os.path.join(scratch, "test-inputs.h5"), runs[:, start:start + n_in], chunk_steps=n_in,
-                             **layout)
-    targets = write_sequences(os.path.join(scratch, "test-checkpoints.h5"), runs[:, checkpoints],
-                              chunk_steps=len(checkpoints), **layout)
-    return inputs, targets
+    n_params, width = weights.shape[2], min(slab_size, weights.shape[2])
+    paths = [os.path.join(scratch, name) for name in ("test-inputs.h5", "test-checkpoints.h5")]
+    layout = dict(chunk_params=width, dtype=weights.dtype)
+    with SequenceWriter(paths[0], len(seqs), n_params, n_steps=n_in, chunk_steps=n_in, **layout) as inputs, \
+            SequenceWriter(paths[1], len(seqs), n_params, n_steps=len(positions), chunk_steps=len(positions),
+                           **layout) as targets:
+        for p0 in range(0, n_params, width):
+            params = slice(p0, min(p0 + width, n_params))
+            block = runs.read_block(steps=slice(start, start + spec["window"]), params=params)
+            inputs.write_slab(params, block[:, :n_in])
+            targets.write_slab(params, block[:, positions])
+    return open_sequences(paths[0]), open_sequences(paths[1])
 
 
 def _checkpoint_mse(forecast, targets, columns, slab_size):
