@@ -276,7 +276,7 @@ def test_weightcast_commands_parse():
                 error = _parse_error(argv)
                 assert error is None, f"{block.where}: `{shlex.join(words)}` does not parse: {error}"
                 checked += 1
-    assert checked >= 20  # the pages show many commands; finding none would mean the scan is broken
+    assert checked >= 15  # the pages show many commands; finding none would mean the scan is broken
 
 
 INLINE_CODE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")

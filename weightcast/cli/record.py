@@ -1,6 +1,7 @@
 """``weightcast record cnn|text``: train the paper's networks on the bundled real data and record their weights.
 
     weightcast record cnn -o cnn.h5 [--runs 10] [--steps 101]
+    weightcast record text --size distilbert -o text.h5 [--warmup-steps 60 --warmup-lr 1e-3 --lr 1e-4]
 """
 
 import os
@@ -34,7 +35,14 @@ def register(subparsers):
                         help="training runs, one seed each (default: cnn 10, text 1)")
     parser.add_argument("--steps", dest="n_steps", type=int, default=None,
                         help="snapshots per run, w_0 included (default: cnn 101, text 60)")
-    parser.add_argument("--lr", type=float, default=None, help="learning rate (default: 1e-3)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="learning rate of the recorded steps (default: 1e-3)")
+    parser.add_argument("--warmup-steps", type=int, default=0, metavar="W",
+                        help="unrecorded training steps before w_0, with an optimizer of their own; the "
+                             "recorded steps then start from these trained weights with a fresh optimizer "
+                             "(a stand-in for fine-tuning a pretrained model)")
+    parser.add_argument("--warmup-lr", type=float, default=None, metavar="LR",
+                        help="learning rate of the warm-up steps (default: --lr)")
     parser.add_argument("--batch-size", type=int, default=None, help="(default: cnn 64, text 32)")
     parser.add_argument("--seed", type=int, default=0, help="run r uses seed + r")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -56,14 +64,20 @@ def run(args):
     if size not in sizes:
         raise ValueError(f"unknown --size {size!r} for {args.network}; choose one of {sorted(sizes)}")
     options = {key: value if getattr(args, key) is None else getattr(args, key) for key, value in defaults.items()}
+    if args.warmup_steps < 0:
+        raise ValueError(f"--warmup-steps must be >= 0, got {args.warmup_steps}")
+    if args.warmup_lr is not None and not args.warmup_lr > 0:
+        raise ValueError(f"--warmup-lr must be > 0, got {args.warmup_lr}")
     if os.path.exists(args.out) and not args.overwrite:
         raise ValueError(f"{args.out} already exists; pass --overwrite to replace it")
     n_params = count_parameters(model_cls.of_size(size))
     print(f"recording {options['n_runs']} run(s) x {options['n_steps']} snapshots of the {size} {args.network} "
           f"({n_params:,} parameters, {options['n_runs'] * options['n_steps'] * n_params * 4 / 2**30:.2f} GiB) "
-          f"to {args.out}")
+          f"to {args.out}"
+          + (f" after {args.warmup_steps} unrecorded warm-up steps" if args.warmup_steps else ""))
     args.started = True  # from here on, an interruption leaves a file
-    record(args.out, size=size, seed=args.seed, overwrite=args.overwrite, log=print, **options)
+    record(args.out, size=size, seed=args.seed, warmup_steps=args.warmup_steps, warmup_lr=args.warmup_lr,
+           overwrite=args.overwrite, log=print, **options)
     return 0
 
 

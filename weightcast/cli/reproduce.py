@@ -3,6 +3,7 @@ Table 4 on a file written by ``weightcast record``.
 
     weightcast reproduce table2 --quick
     weightcast reproduce table4 --data cnn.h5 --protocol cnn --solvers lstsq paper
+    weightcast reproduce table4 --data text.h5 --protocol text --max-epochs 5
 """
 
 import sys
@@ -15,15 +16,26 @@ __all__ = ["register", "run"]
 TABLE4 = "table4"
 # weightcast.reproduce.table4's protocols, models and solvers (tests/cli/test_reproduce.py checks them).
 TABLE4_PROTOCOLS = ("cnn", "text")
-TABLE4_MODELS = ("LFD-2", "LFN", "LFS", "LFL")
+TABLE4_MODELS = ("Introspection", "WNN", "LFN", "DLinear", "LFS", "LFL", "LFD-2", "DLinear-CI",
+                 "DLinear-decomposition")
 TABLE4_SOLVERS = ("lstsq", "paper")
-TABLE4_MAX_EPOCHS = 100
+TABLE4_MAX_EPOCHS = {"cnn": 100, "text": 10}
 # Options that only one kind of table takes (None: not given).
 SYNTHETIC_ONLY = ("trials", "quick")
-TABLE4_ONLY = ("data", "protocol", "solvers", "slab_size", "threads")
+TABLE4_ONLY = ("data", "protocol", "solvers", "slab_size", "threads", "scratch_dir", "time_budget")
 
 
 _positive_int = integer_type("N")
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {value}")
+    return value
 
 
 def register(subparsers):
@@ -40,10 +52,12 @@ def register(subparsers):
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--models", nargs="+", default=None, metavar="NAME",
                         help="only these rows (default: every row; synthetic tables: names as printed, and "
-                             f"'tuned'; table4: {', '.join(TABLE4_MODELS)})")
+                             f"'tuned'; table4: {', '.join(TABLE4_MODELS)}; the last two are extra rows, not "
+                             "in the paper)")
     parser.add_argument("--max-epochs", type=_positive_int, default=None, metavar="N",
                         help="cap every iterative fit at this many epochs (default: each protocol's own; "
-                             f"table4: {TABLE4_MAX_EPOCHS} for the paper solver)")
+                             "table4: every iterative fit, paper solver and networks, capped at "
+                             + ", ".join(f"{n} ({p})" for p, n in TABLE4_MAX_EPOCHS.items()) + ")")
     synthetic = parser.add_argument_group("synthetic tables (2, 3, 5, 6, fig2)")
     synthetic.add_argument("--trials", type=_positive_int, default=None, metavar="N",
                            help="trials (generator and model seeds 1..N) (default: 5, or 1 with --quick; "
@@ -59,11 +73,18 @@ def register(subparsers):
                         help="the paper's CNN protocol (10 runs) or text protocol (one run of 60 steps) "
                              "(default: cnn)")
     table4.add_argument("--solvers", nargs="+", choices=TABLE4_SOLVERS, default=None,
-                        help="fit each model with each solver (default: lstsq)")
+                        help="fit each linear farcaster with each solver (default: lstsq)")
     table4.add_argument("--slab-size", type=_positive_int, default=None, metavar="N",
                         help="parameters per slab when fitting and scoring (default: 131072)")
     table4.add_argument("--threads", type=_positive_int, default=None, metavar="N",
                         help="torch threads (default: torch's own choice)")
+    table4.add_argument("--time-budget", type=_positive_float, default=None, metavar="SECONDS",
+                        help="time allowed for each iterative fit: one epoch on the first slab of coordinates is "
+                             "timed first, the epochs are capped to fit, and a model of which not even one epoch "
+                             "fits is n/a with the measured time (default: no limit)")
+    table4.add_argument("--scratch-dir", default=None, metavar="DIR",
+                        help="folder for the temporary forecast files, one at a time (text run at DistilBERT "
+                             "size: 6.2 GiB) (default: the system's temporary folder)")
     parser.set_defaults(func=run)
 
 
@@ -130,15 +151,21 @@ def _run_table4(args):
     check_output_folder(args.out)
     protocol = args.protocol or "cnn"
     options = {"models": tuple(args.models or TABLE4_MODELS), "solvers": tuple(args.solvers or ("lstsq",)),
-               "max_epochs": args.max_epochs or TABLE4_MAX_EPOCHS, "device": args.device}
+               "max_epochs": args.max_epochs or TABLE4_MAX_EPOCHS[protocol], "device": args.device,
+               "scratch_dir": args.scratch_dir, "time_budget": args.time_budget}
     if args.slab_size is not None:
         options["slab_size"] = args.slab_size
-    rows = table4(args.data, protocol, log=lambda message: print(message, file=sys.stderr), **options)
+    rows = table4(args.data, protocol, log=lambda message: print(message, file=sys.stderr, flush=True), **options)
     command = " ".join(["weightcast reproduce table4 --data", str(args.data), "--protocol", protocol]
                        + (["--solvers", *options["solvers"]] if args.solvers else [])
-                       + (["--models", *options["models"]] if args.models else []))
+                       + (["--models", *options["models"]] if args.models else [])
+                       + ([f"--max-epochs {args.max_epochs}"] if args.max_epochs else [])
+                       + ([f"--slab-size {args.slab_size}"] if args.slab_size else [])
+                       + ([f"--time-budget {args.time_budget:g}"] if args.time_budget else []))
+    na = [f"- {row['model']}: {row['na']}" for row in rows if row["na"]]
     text = (f"## Table 4 ({protocol}): MSE x 1e4 on the test runs\n\nCommand: `{command}`\n\n"
-            + format_table4(rows) + "\n")
+            + format_table4(rows, protocol=protocol) + "\n"
+            + ("\nn/a:\n" + "\n".join(na) + "\n" if na else ""))
     base = os.path.join(args.out, TABLE4)
     write_file(base + ".md", text.encode())
     write_file(base + ".json", json.dumps(rows, indent=1).encode())
