@@ -114,3 +114,13 @@ def test_verbose_shows_progress(data, tmp_path, capsys):
     assert "epochs" in capsys.readouterr().err          # the paper solver's progress bar
     assert main(["fit", str(data), "--n-input-steps", "21", "-o", str(tmp_path / "m")]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_verbose_predict_shows_progress_over_the_slabs(data, tmp_path, capsys):
+    import weightcast
+    S = np.load(data)
+    weightcast.LFD2Forecaster(solver="lstsq", slab_size=1).fit(S[:, :21], S[:, 21:]).save(tmp_path / "m.wcm")
+    assert main(["predict", str(tmp_path / "m.wcm"), str(data), "-o", str(tmp_path / "f.npy"), "--verbose"]) == 0
+    assert "predict:" in capsys.readouterr().err          # a bar over the slabs
+    assert main(["predict", str(tmp_path / "m.wcm"), str(data), "-o", str(tmp_path / "f.npy")]) == 0
+    assert capsys.readouterr().err == ""
