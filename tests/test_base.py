@@ -64,6 +64,18 @@ def test_fit_on_a_view_in_slabs_equals_the_in_memory_fit_and_predicts_to_a_file(
                                                                       rel=1e-6)
 
 
+@pytest.mark.parametrize("case", CASES[::2], ids=[case_id(c) for c in CASES[::2]])
+def test_a_reversed_view_fits_and_predicts_as_its_copy(case):
+    """Negative strides (S[:, ::-1], np.flip), which torch cannot view, are read slab by slab as copies."""
+    cls, params = case
+    reversed_view = trajectories()[:, ::-1]
+    copy = np.ascontiguousarray(reversed_view)
+    params = {**params, "slab_size": 4, **SLAB.get(cls, {})}
+    expected = cls(**params).fit(copy[:, :21], copy[:, 21:]).predict(copy[:, :21])
+    got = cls(**params).fit(reversed_view[:, :21], reversed_view[:, 21:]).predict(reversed_view[:, :21])
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_predict_fills_a_given_array():
     S = trajectories()
     est = LFNForecaster(solver="lstsq", device="cpu", slab_size=4).fit(S[:, :21], S[:, 21:])
@@ -72,6 +84,8 @@ def test_predict_fills_a_given_array():
     np.testing.assert_array_equal(out, est.predict(S[:, :21]))
     with pytest.raises(ValueError, match=r"out must be a writeable array of shape \(8, 9, 10\) and dtype float32"):
         est.predict(S[:, :21], out=np.empty((8, 9, 10)))
+    with pytest.raises(ValueError, match="not a reversed view"):
+        est.predict(S[:, :21], out=np.empty((8, 9, 10), dtype=np.float32)[:, ::-1])
 
 
 def test_fixed_point_searches_whole_chunks_of_a_view_with_more_parameters_than_search_params(tmp_path):

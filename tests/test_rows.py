@@ -155,6 +155,21 @@ def test_non_finite_values_are_named_by_sequence_step_and_parameter(tmp_path):
         unchecked.find_non_finite()  # ... and then asks for the location
 
 
+def test_non_finite_values_of_a_memory_mapped_npy_file_are_named_where_they_are_in_the_file(tmp_path):
+    S = sequences()
+    S[3, 5, 6] = np.nan
+    np.save(tmp_path / "bad.npy", S)
+    mapped = np.load(tmp_path / "bad.npy", mmap_mode="r")
+    for data in (mapped, mapped[1:, 2:], mapped[2:5, :, 4:], np.asarray(mapped)[:, ::-1]):  # views of the file
+        with pytest.raises(ValueError, match=r"^X holds NaN at sequence 3, step 5, parameter 6 of '.*bad\.npy';"):
+            list(RowReader(data, slab_size=2).blocks())
+    with pytest.raises(ValueError, match=r"^S holds NaN at sequence 3, step 5, parameter 0 of '.*one\.npy';"):
+        np.save(tmp_path / "one.npy", S[:, :, 6])  # 2-D: one parameter per sequence
+        check_sequence_array(np.load(tmp_path / "one.npy", mmap_mode="r")[1:])
+    with pytest.raises(ValueError, match=r"^X holds NaN at sequence 2, step 5, parameter 2; weight"):
+        check_finite(np.array(mapped[1:, :, 4:]), "X")  # a copy: no file to name
+
+
 def test_values_are_checked_the_first_time_they_are_read(monkeypatch):
     S = sequences(n_params=8)
     reader = RowReader(S, slab_size=4)

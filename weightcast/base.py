@@ -218,9 +218,10 @@ class BaseForecaster(PersistenceMixin, RegressorMixin, BaseEstimator):
         dtype = data_dtype(X)
         n_seq, _, n_params = X.shape
         if isinstance(out, np.ndarray):
-            if out.shape != (n_seq, m, n_params) or out.dtype != dtype or not out.flags.writeable:
+            if (out.shape != (n_seq, m, n_params) or out.dtype != dtype or not out.flags.writeable
+                    or min(out.strides) < 0):
                 raise ValueError(f"out must be a writeable array of shape {(n_seq, m, n_params)} and dtype {dtype} "
-                                 f"(X's), got shape {out.shape} and dtype {out.dtype}")
+                                 f"(X's), not a reversed view, got shape {out.shape} and dtype {out.dtype}")
         with contextlib.closing(self._forecast_blocks(X, m, device)) as blocks:
             if out is not None and not isinstance(out, np.ndarray):
                 return self._predict_to_file(X, m, blocks, out, dtype)

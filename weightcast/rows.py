@@ -163,7 +163,7 @@ def all_finite(values):
             return True
         if not values.dtype.isnative:  # torch reads native byte order only
             return bool(np.isfinite(values).all())
-        values = tensor_view(values)
+        values = _read_tensor(values)
     if values.numel() == 0:
         return True
     if math.isfinite(float(values.sum())):
@@ -173,11 +173,11 @@ def all_finite(values):
 
 def check_finite(data, name, slab_size=2 ** 20):
     """Raise a ValueError naming the first NaN/inf of the in-memory array or tensor ``data`` (3-D)."""
-    whole = data if isinstance(data, torch.Tensor) else tensor_view(data)
-    if all_finite(whole):
-        return
+    tensor = isinstance(data, torch.Tensor)
+    if (tensor or min(data.strides) >= 0) and all_finite(data if tensor else tensor_view(data)):
+        return  # one pass over the whole (a reversed view would be copied whole: it goes slab by slab)
     for slab in plan_slabs(data.shape[2], slab_size):
-        block = whole[:, :, slab.slice]
+        block = data[:, :, slab.slice] if tensor else _read_tensor(data[:, :, slab.slice])
         if not all_finite(block):
             raise _non_finite_error(block, name, data, None, None, slab)
 
@@ -189,14 +189,35 @@ def _non_finite_error(block, name, data, seqs, steps, slab):
     kind = "NaN" if value != value else ("inf" if value > 0 else "-inf")
     seq = i if seqs is None else int(np.arange(data.shape[0])[seqs][i])
     step = j if steps is None else int(np.arange(data.shape[1])[steps][j])
-    where = ""
+    param, where = slab.parameter(k), ""
     if is_lazy(data):
         position = getattr(data, "position", None)
         if position is not None:
             seq, step = position(seq, step)
         where = f" of {data.source}" if hasattr(data, "source") else ""
-    return ValueError(f"{name} holds {kind} at sequence {seq}, step {step}, parameter {slab.parameter(k)}{where}; "
+    elif isinstance(data, np.ndarray):
+        in_file = _memory_map_position(data, seq, step, param)
+        if in_file is not None:
+            where, (seq, step, param) = f" of {str(in_file[0])!r}", in_file[1]
+    return ValueError(f"{name} holds {kind} at sequence {seq}, step {step}, parameter {param}{where}; "
                       "weight sequences must be finite")
+
+
+def _memory_map_position(data, seq, step, param):
+    """``(file name, (sequence, step, parameter) in the file)`` of ``data[seq, step, param]`` when ``data`` is
+    a view of a memory-mapped .npy file of sequences (2-D or 3-D), else None."""
+    root = data
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    filename = getattr(root, "filename", None)
+    if not isinstance(root, np.memmap) or filename is None or root.ndim not in (2, 3):
+        return None
+    offset = data.ctypes.data + seq * data.strides[0] + step * data.strides[1] + param * data.strides[2]
+    offset -= root.ctypes.data
+    if not 0 <= offset < root.nbytes or offset % root.itemsize:
+        return None
+    index = np.unravel_index(offset // root.itemsize, root.shape, order="C" if root.flags.c_contiguous else "F")
+    return filename, tuple(int(i) for i in index) + (0,) * (3 - root.ndim)
 
 
 def tensor_view(array):
@@ -205,6 +226,12 @@ def tensor_view(array):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         return torch.from_numpy(array)
+
+
+def _read_tensor(array):
+    """The values of the numpy ``array`` as a tensor: a view of it, or a copy where it has negative strides (a
+    reversed view such as ``S[:, ::-1]``), which torch cannot represent; only for blocks that are read."""
+    return tensor_view(array if min(array.strides, default=0) >= 0 else np.ascontiguousarray(array))
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -484,7 +511,7 @@ class RowReader:
         return tuple(None if block is None else block.index_select(0, index) for block in self._cache)
 
     def _to_device(self, block, non_blocking):
-        tensor = tensor_view(block) if isinstance(block, np.ndarray) else block
+        tensor = _read_tensor(block) if isinstance(block, np.ndarray) else block
         return tensor if tensor.device == self.device else tensor.to(self.device, non_blocking=non_blocking)
 
     def _device_blocks(self, seqs, slab, slot, non_blocking):

@@ -86,3 +86,31 @@ def test_interrupted_command_says_what_was_kept_and_exits_130(tmp_path, monkeypa
     assert main(["fit", str(tmp_path / "S.npy"), "--n-input-steps", "5", "-o", str(tmp_path / "m.wcm")]) == 130
     assert capsys.readouterr().err == "weightcast fit: interrupted; no output was written\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["S.npy"]
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".h5"])
+def test_a_nan_in_a_data_file_is_named_by_file_sequence_step_and_parameter_in_every_command(suffix, tmp_path,
+                                                                                           capsys):
+    import numpy as np
+
+    from weightcast import LFD2Forecaster
+    from weightcast.io.files import write_data
+
+    S = np.cumsum(np.random.default_rng(0).normal(size=(4, 12, 3)), axis=1).astype(np.float32)
+    LFD2Forecaster(solver="lstsq").fit(S[:, :6], S[:, 6:]).save(tmp_path / "m.wcm")
+    S[2, 5, 1] = np.nan                     # the last input step of run 2
+    data = str(tmp_path / f"bad{suffix}")
+    write_data(data, S)
+    model, out = str(tmp_path / "m.wcm"), str(tmp_path / "out")
+    commands = {"fit": ["fit", data, "--n-input-steps", "6", "--solver", "lstsq", "-o", out + ".wcm"],
+                "predict": ["predict", model, data, "-o", out + ".npy"],
+                "score": ["score", model, data],
+                "plot": ["plot", data, "--model", model, "--sequence", "2", "-o", out + ".png"]}
+    for name, argv in commands.items():
+        if name == "plot":
+            pytest.importorskip("matplotlib")
+        assert main(argv) == 2, name
+        err = capsys.readouterr().err
+        assert f"weightcast {name}: error: " in err and "holds NaN at sequence 2, step 5, parameter 1 of " in err
+        assert f"bad{suffix}" in err and "imput" not in err.lower(), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["m.wcm", f"bad{suffix}"])
