@@ -72,3 +72,14 @@ def test_table4_options_match_the_code():
     assert defaults["max_epochs"].default is None  # each protocol's own cap, which the parser states
     assert command.TABLE4_MAX_EPOCHS == {name: spec["max_epochs"] for name, spec in table4.PROTOCOLS.items()}
     assert "131072" in command.__doc__ + open(command.__file__).read() and defaults["slab_size"].default == 131072
+    device = next(a for a in command_parser()._actions if a.dest == "device")
+    assert defaults["device"].default == "auto" and device.default == "cpu"  # they differ, and the help says so
+    assert "table4() defaults to auto" in device.help
+
+
+def command_parser():
+    import argparse
+
+    from weightcast.cli import build_parser
+    action = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices["reproduce"]

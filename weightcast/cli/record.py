@@ -43,7 +43,7 @@ def register(subparsers):
                              "(a stand-in for fine-tuning a pretrained model)")
     parser.add_argument("--warmup-lr", type=float, default=None, metavar="LR",
                         help="learning rate of the warm-up steps (default: --lr)")
-    parser.add_argument("--batch-size", type=int, default=None, help="(default: cnn 64, text 32)")
+    parser.add_argument("--batch-size", type=int, default=None, help="examples per optimizer step (default: cnn 64, text 32)")
     parser.add_argument("--seed", type=int, default=0, help="run r uses seed + r")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")

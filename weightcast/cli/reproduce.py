@@ -49,7 +49,9 @@ def register(subparsers):
     parser.add_argument("table", choices=list(TABLES) + [TABLE4],
                         help="which table or figure (table4 runs on a file from `weightcast record`)")
     parser.add_argument("-o", "--out", default="results", metavar="DIR", help="folder for the outputs")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu, cuda or auto (default: cpu, so that a table reads the same on every machine; "
+                             "the Python table4() defaults to auto)")
     parser.add_argument("--models", nargs="+", default=None, metavar="NAME",
                         help="only these rows (default: every row; synthetic tables: names as printed, and "
                              f"'tuned'; table4: {', '.join(TABLE4_MODELS)}; the last two are extra rows, not "
