@@ -58,6 +58,10 @@ def test_a_recording_is_an_ordinary_weight_sequence_file(tmp_path):
     np.testing.assert_array_equal(layout["steps"], [20, 25, 30, 35])
     forecast = estimator.predict(X[:, :4], out=out)
     assert ParameterLayout.from_file(out) == ParameterLayout.from_model(Counter(30))  # predict keeps the names
+    np.testing.assert_array_equal(open_sequences(out).step_numbers, [20, 25, 30, 35])  # and the step numbers
+    loaded = Counter(30)
+    load_flat_parameters(loaded, forecast[1, 3], ParameterLayout.from_file(out))  # straight from the forecast file
+    np.testing.assert_array_equal(flatten_parameters(loaded).numpy(), np.asarray(forecast)[1, 3])
     with SequenceWriter(tmp_path / "laid_out.h5", 3, 30, n_steps=4, **layout) as writer:  # what predict will do
         writer.write_slab(slice(0, 30), np.asarray(forecast))
     laid_out = open_sequences(tmp_path / "laid_out.h5")
