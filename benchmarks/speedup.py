@@ -18,7 +18,7 @@ Protocol (docs/training.md has the measured tables):
 * Baselines, each with its own learning rate tuned on the grid ``1e-3 * 1.4**k`` (widened until the best is
   inside) by the mean smoothed validation loss at N over the tuning seeds (0, 1), then run on seeds 0-4:
   constant-lr Adam (AdamW for text); the EMA of that run's weights (``WeightAverager``, decay tuned over
-  0.99 / 0.995 / 0.998, warm-up 10; no backward pass); schedule-free AdamW (5% warm-up); cosine decay to 0 at N
+  0.99 / 0.995 / 0.998 / 0.999, warm-up 10; no backward pass); schedule-free AdamW (5% warm-up); cosine decay to 0 at N
   (5% linear warm-up). Cosine + EMA is an extra reference row.
 * Candidates run at the lr and EMA decay tuned for the EMA baseline (see CANDIDATES).
 
@@ -50,24 +50,25 @@ from weightcast.training.loops import ClassificationData, evaluate, minibatches,
 TUNE_SEEDS = (0, 1)
 SEEDS = (0, 1, 2, 3, 4)
 OTHER_SEEDS = (100, 101, 102, 103, 104)
-EMA_DECAYS = (0.99, 0.995, 0.998)            # tuned for the EMA baselines
-FEATURE_DECAYS = (0.99, 0.995, 0.998, 0.999)  # the averages a forecaster reads, after the current weights
+EMA_DECAYS = (0.99, 0.995, 0.998, 0.999)     # tuned for the EMA baselines (warm-up 10)
+LONG_AVERAGE = (0.9999, 3)                    # (decay, warm-up): an average over about the last half of the run
 EVAL_EVERY, SMOOTH = 50, 3
 WARMUP = 0.05                                # of N, for cosine, WSD and schedule-free
 
 TASKS = {
     "mnist1d": dict(steps=3000, batch=128, opt="adam", weight_decay=0.0, grid=range(1, 9)),
     "cnn": dict(steps=2000, batch=64, opt="adam", weight_decay=0.0, grid=range(1, 8)),
-    "text": dict(steps=2000, batch=32, opt="adamw", weight_decay=0.01, grid=range(-2, 5)),
+    "text": dict(steps=2000, batch=32, opt="adamw", weight_decay=0.01, grid=range(-1, 4)),
 }
 
 # name -> (run kind, curve): the baselines; "cosine+ema" is an extra reference, not a target candidate.
 BASELINES = {"adam": ("constant", "raw"), "adam+ema": ("constant", "ema"), "schedule-free": ("schedulefree", "raw"),
              "cosine": ("cosine", "raw")}
-REFERENCES = {"cosine+ema": ("cosine", "ema")}
+REFERENCES = {"cosine+ema": ("cosine", "ema"), "wsd": ("wsd", "raw")}   # wsd: warm-up, stable, linear decay
+                                                                       # to 0 over the last 20% (--references)
 
 # Farcast-and-continue candidates (all at the EMA baseline's lr and decay, constant lr):
-# la-eval: the evaluated weights are a loss-aware combination of [w, EMA 0.99, 0.995, 0.998, 0.999], its 4 free
+# la-eval: the evaluated weights are a loss-aware combination of [w, 4 averages (feature_specs)], its 4 free
 #   coefficients (affine, extrapolation allowed) refitted every `refit` steps on a fresh training batch of
 #   `fit_batches` batches with `max_evals` forward+backward passes, reused in between. No jump: training goes on.
 # la-other: the same combination, coefficients fitted once per phase (every 250 steps) on 5 OTHER runs (zero cost).
@@ -75,20 +76,42 @@ REFERENCES = {"cosine+ema": ("cosine", "ema")}
 #   from the same 5 inputs, fitted on branches of 5 OTHER runs (at 20/40/60/80% of N); evaluated as the model.
 # la-jump: every `period` steps the raw weights jump to the loss-aware combination (gated), then training goes on.
 # dmd-jump: per-layer DMD (PDT mask) on 5 window-mean snapshots `every` steps apart, forecast `horizon`
-#   snapshots ahead, every `period` steps from `first`; EMAs shifted with the weights; gated unless gate=False.
+#   snapshots ahead, every `period` steps from `first`; the EMAs keep averaging; gated unless gate=0.
 CANDIDATES = {
     "la-eval": dict(type="la-eval", refit=200, fit_batches=2, max_evals=5),
     "la-eval-cheap": dict(type="la-eval", refit=500, fit_batches=1, max_evals=4),
+    "la-eval-big": dict(type="la-eval", refit=500, fit_batches=8, max_evals=5),
     "la-other": dict(type="la-other", phase=250, fit_samples=1024, max_evals=20),
     "landing": dict(type="landing", decay=0.2, branches=(0.2, 0.4, 0.6, 0.8)),
     "la-jump": dict(type="la-jump", period=500, fit_batches=2, max_evals=5, gate=512),
     "dmd-jump": dict(type="dmd-jump", every=100, n_input=5, horizon=5, period=500, first=1000, gate=512),
     "dmd-jump-ungated": dict(type="dmd-jump", every=100, n_input=5, horizon=5, period=500, first=1000, gate=0),
+    # Second round (after the first MNIST-1D screen): the gate's reference is the EMA baseline's model (a jump
+    # must beat the model that is evaluated, not the noisy raw weights); DMD on snapshots of that EMA instead of
+    # window means, forecast `horizon` snapshots of `spacing` steps ahead and evaluated as the model (no jump).
+    "la-jump-ema-gate": dict(type="la-jump", period=500, fit_batches=2, max_evals=5, gate=512, reference="average"),
+    "dmd-jump-ema-gate": dict(type="dmd-jump", every=100, n_input=5, horizon=5, period=500, first=1000, gate=512,
+                              reference="average"),
+    "dmd-eval": dict(type="dmd-eval", spacing=200, n_input=5, horizon=1),
+    "dmd-eval-h2": dict(type="dmd-eval", spacing=200, n_input=5, horizon=2),
 }
 
 
 def lr_of(k):
     return 1e-3 * 1.4 ** k
+
+
+def feature_specs(base_decay):
+    """The averages a forecaster reads after the current weights, as (decay, warm-up): the EMA baseline's own
+    first, then others with distinct time scales. With warm-up 10 the decay after n updates is at most
+    (1 + n) / (10 + n), so over N <= 3,000 steps decays 0.998 and 0.999 give the same average."""
+    long_window = base_decay in (0.998, 0.999)
+    others = [d for d in (0.99, 0.995, 0.999) if d != base_decay and not (long_window and d == 0.999)]
+    return [(base_decay, 10)] + [(d, 10) for d in others] + [LONG_AVERAGE]
+
+
+def averager_name(decay, warmup):
+    return f"ema{decay}" if warmup == 10 else f"avg{decay}-w{warmup}"
 
 
 # ---------------------------------------------------------------------------------------------- tasks
@@ -176,13 +199,17 @@ def train(task, kind, lr, seed, decays=EMA_DECAYS, candidate=None, base_decay=No
     optimizer, schedule = task.optimizer(kind, model.parameters(), lr)
     batches = minibatches(task.data, B, seed)
     draws = torch.Generator().manual_seed(10_000 + seed)    # a forecaster's own batches, apart from training's
-    decays = sorted(set(decays) | (set(FEATURE_DECAYS) if candidate else set()))
-    averagers = {d: WeightAverager(model, decay=d) for d in decays}
+    averagers = {averager_name(d, 10): WeightAverager(model, decay=d) for d in decays}
+    features = []
+    for d, warmup in feature_specs(base_decay) if candidate else ():
+        name = averager_name(d, warmup)
+        averagers.setdefault(name, WeightAverager(model, decay=d, warmup=warmup))
+        features.append(averagers[name])
+    base = averagers[averager_name(base_decay, 10)] if candidate else None
     scratch = copy.deepcopy(model)
     counter = PassCounter(B)
     spec = CANDIDATES[candidate] if candidate else {}
-    features = [averagers[d] for d in FEATURE_DECAYS] if candidate else []
-    init = np.eye(1 + len(FEATURE_DECAYS))[1 + FEATURE_DECAYS.index(base_decay)] if candidate else None
+    init = np.eye(1 + len(features))[1] if candidate else None     # start at the EMA baseline's model
     jumper, gate, la = None, None, None
     if spec.get("type") in ("la-eval", "la-jump"):
         la = LossAwareFarcaster(init=init, max_evals=spec["max_evals"])
@@ -191,19 +218,22 @@ def train(task, kind, lr, seed, decays=EMA_DECAYS, candidate=None, base_decay=No
     if spec.get("type") == "la-jump":
         losses = (task.sample_loss(draws, spec["fit_batches"] * B) for _ in iter(int, 1))
         jumper = FarcastAndContinue(model, optimizer, la, n_input=1 + len(features), inputs="averages",
-                                    averagers=list(averagers.values()), period=spec["period"], loss_fn=losses,
-                                    gate=gate)
+                                    averagers=features, period=spec["period"], loss_fn=losses, gate=gate,
+                                    gate_reference=spec.get("reference", "weights"))
         fit_samples = spec["fit_batches"] * B
     elif spec.get("type") == "dmd-jump":
         sizes = ParameterLayout.from_model(model).sizes
         dmd = DMDFarcaster(groups=sizes).fit(np.zeros((1, spec["n_input"], 1)))
         jumper = FarcastAndContinue(model, optimizer, dmd, n_input=spec["n_input"], horizon=spec["horizon"],
                                     every=spec["every"], average=spec["every"], period=spec["period"],
-                                    first_jump=spec["first"], averagers=list(averagers.values()),
-                                    averagers_at_jump="shift", gate=gate)
+                                    first_jump=spec["first"], gate=gate, averagers=[base],
+                                    gate_reference=spec.get("reference", "weights"))   # the averages keep averaging
         fit_samples = 0
+    if spec.get("type") == "dmd-eval":
+        dmd = DMDFarcaster(groups=ParameterLayout.from_model(model).sizes).fit(np.zeros((1, spec["n_input"], 1)))
+        history = {}                                              # eval step -> the EMA baseline's weights
     coef = init
-    curves = {"raw": []} | {f"ema{d}": [] for d in decays} | ({"forecast": []} if candidate else {})
+    curves = {"raw": []} | {name: [] for name in averagers} | ({"forecast": []} if candidate else {})
     costs, jump_log, seconds = [], [], 0.0
     gate_evals = fit_evals = 0
     for step in range(1, N + 1):
@@ -217,7 +247,7 @@ def train(task, kind, lr, seed, decays=EMA_DECAYS, candidate=None, base_decay=No
         for averager in averagers.values():
             averager.update()
         if jumper is not None:
-            saved = flatten_parameters(model)
+            saved, saved_ema = flatten_parameters(model), base.flat()
             n_tried = len(jumper.jumps)
             jumper()
             if len(jumper.jumps) > n_tried:   # measurement, outside the timed training
@@ -225,6 +255,8 @@ def train(task, kind, lr, seed, decays=EMA_DECAYS, candidate=None, base_decay=No
                 record = dict(jumper.jumps[-1])
                 load_flat_parameters(scratch, saved)
                 record.update(val_before=task.val_loss(scratch), val_after=task.val_loss(model))
+                load_flat_parameters(scratch, saved_ema)
+                record.update(val_ema=task.val_loss(scratch))     # what the EMA baseline evaluates here
                 jump_log.append(record)
                 started = time.perf_counter()
             for _ in range(jumper.n_fit_evaluations - fit_evals):
@@ -244,8 +276,8 @@ def train(task, kind, lr, seed, decays=EMA_DECAYS, candidate=None, base_decay=No
         if kind == "schedulefree":
             optimizer.eval()     # the model now holds schedule-free's averaged weights
         curves["raw"].append(task.val_loss(model))
-        for d in decays:
-            curves[f"ema{d}"].append(task.val_loss(averagers[d].averaged_model))
+        for name, averager in averagers.items():
+            curves[name].append(task.val_loss(averager.averaged_model))
         if candidate:
             V = torch.stack([flatten_parameters(model)] + [a.flat() for a in features])
             if spec["type"] == "la-other":
@@ -255,8 +287,18 @@ def train(task, kind, lr, seed, decays=EMA_DECAYS, candidate=None, base_decay=No
                 weights = torch.from_numpy(other.predict(V.numpy()[None], m=1)[0, 0].astype(np.float32))
             elif spec["type"] == "la-eval":
                 weights = torch.from_numpy(np.asarray(coef)).float() @ V
+            elif spec["type"] == "dmd-eval":
+                history[step] = base.flat()
+                needed = [step - i * spec["spacing"] for i in range(spec["n_input"] - 1, -1, -1)]
+                for old_step in [t for t in history if t < needed[0]]:
+                    del history[old_step]
+                if needed[0] in history:
+                    X = torch.stack([history[t] for t in needed]).numpy()[None]
+                    weights = torch.from_numpy(dmd.predict(X, m=spec["horizon"])[0, -1].astype(np.float32))
+                else:
+                    weights = history[step]
             else:       # jump candidates: their forecast curve is the base EMA of the jumped run
-                weights = averagers[base_decay].flat()
+                weights = base.flat()
             load_flat_parameters(scratch, weights)
             curves["forecast"].append(task.val_loss(scratch))
         costs.append(counter.total)
@@ -292,7 +334,7 @@ class OtherRuns:
             model = task.build()
             optimizer, _ = task.optimizer("constant", model.parameters(), self.lr)
             batches = minibatches(task.data, B, seed)
-            averagers = [WeightAverager(model, decay=d) for d in FEATURE_DECAYS]
+            averagers = [WeightAverager(model, decay=d, warmup=w) for d, w in feature_specs(self.base_decay)]
             stack = lambda: torch.stack([flatten_parameters(model)] + [a.flat() for a in averagers]).numpy()
             run_V, run_branch, run_land = [], [], []
             for step in range(1, N + 1):
@@ -329,7 +371,7 @@ class OtherRuns:
         """Loss-aware coefficients for every phase, fitted on the other runs' inputs at that phase."""
         record = self._record()
         spec = CANDIDATES["la-other"]
-        init = np.eye(1 + len(FEATURE_DECAYS))[1 + FEATURE_DECAYS.index(self.base_decay)]
+        init = np.eye(1 + len(feature_specs(self.base_decay)))[1]
         scratch = self.task.build()
         draws = torch.Generator().manual_seed(20_000)
         coefs = []
@@ -367,11 +409,15 @@ class Store:
 
     def _path(self, kind, k, seed, candidate):
         name = f"{kind}-k{k}-s{seed}" + (f"-{candidate}" if candidate else "")
+        if self.task.steps != TASKS[self.task.name]["steps"]:      # a --steps override is cached apart
+            name += f"-n{self.task.steps}"
         return os.path.join(self.out, "runs", name + ".json")
 
     def cached_ks(self, kind):
         names = os.listdir(os.path.join(self.out, "runs"))
-        return {int(n.split("-k")[1].split("-")[0]) for n in names if n.startswith(kind + "-k")}
+        suffix = "" if self.task.steps == TASKS[self.task.name]["steps"] else f"-n{self.task.steps}"
+        return {int(n.split("-k")[1].split("-")[0]) for n in names
+                if n.startswith(kind + "-k") and n.endswith(suffix + ".json")}
 
     def get(self, kind, k, seed, candidate=None, compute=True, **options):
         path = self._path(kind, k, seed, candidate)
@@ -401,10 +447,11 @@ def best_curve(runs, curve):
     return min((f"ema{d}" for d in EMA_DECAYS), key=lambda c: np.mean([final_loss(r, c) for r in runs]))
 
 
-def tune(store, seeds=TUNE_SEEDS, compute=True):
+def tune(store, references=("cosine+ema",), seeds=TUNE_SEEDS, compute=True):
     """Per baseline: {k: (curve, mean final loss)} on the tuning seeds, widening the grid until the best is inside."""
     table, chosen = {}, {}
-    for name, (kind, curve) in {**BASELINES, **REFERENCES}.items():
+    for name in list(BASELINES) + list(references):
+        kind, curve = {**BASELINES, **REFERENCES}[name]
         ks = sorted(set(store.task.grid) | store.cached_ks(kind))
         while True:
             rows = {}
@@ -500,17 +547,41 @@ def report(store, chosen, names, seeds=SEEDS, plot=None, summary_path=None):
                          f" ({'n/a' if s is None else f'{s:+.0%}'})")
         lines.append(f"- target = {b} at N: " + "; ".join(cells))
         summary.setdefault("own_targets", {})[b] = {n: costs_to(n, finals[b]) for n in rows}
-    # Jumps: what they did to the loss.
+    # Forecasts evaluated as the model: their validation loss minus that of the same run's EMA baseline model.
+    lines += ["", "Forecast weights minus the same run's EMA (validation loss, mean over the evaluations of the second "
+              "half of training and over seeds; min .. max over evaluations)", ""]
+    for name in names:
+        if name not in rows or CANDIDATES[name]["type"] not in ("la-eval", "la-other", "landing", "dmd-eval"):
+            continue
+        runs, _ = rows[name]
+        base_name = averager_name(_decay_of(c_ema), 10)
+        d = np.array([np.array(r["curves"]["forecast"]) - np.array(r["curves"][base_name]) for r in runs])
+        half = d[:, d.shape[1] // 2:]
+        lines.append(f"- {name}: {half.mean():+.4f} ({half.min():+.4f} .. {half.max():+.4f}); better than the EMA at "
+                     f"{(half < 0).mean():.0%} of those evaluations")
+        summary["methods"][name]["forecast_minus_ema"] = d.tolist()
+    # Jumps: what they did to the loss, at the jump and 250 steps later against the same seed without jumps.
+    lines += ["", "Jumps (validation loss; 'EMA' is the EMA baseline's model at the same step of the same run)", ""]
+    base_runs, base_curve = rows["adam+ema"]
     for name in names:
         if name not in rows:
             continue
-        jumps = [j for r in rows[name][0] for j in r["jumps"]]
+        runs, curve = rows[name]
+        jumps = [dict(j, seed=r["seed"]) for r in runs for j in r["jumps"]]
         if not jumps:
             continue
         accepted = [j for j in jumps if j["accepted"]]
-        lines.append(f"- {name}: {len(accepted)} of {len(jumps)} jumps accepted; validation loss of the raw weights "
-                     f"at accepted jumps {_mean_change(accepted)}; at all proposed "
-                     f"(gate batch) {_mean_gate(jumps)}")
+        later = []
+        for r, b in zip(runs, base_runs):
+            for j in r["jumps"]:
+                i = r["steps"].index(j["step"] + 250) if j["step"] + 250 in r["steps"] else None
+                if j["accepted"] and i is not None:
+                    later.append(r["curves"][curve][i] - b["curves"][base_curve][i])
+        lines.append(f"- {name}: {len(accepted)} of {len(jumps)} jumps accepted. Raw weights at accepted jumps: "
+                     f"{_mean_change(accepted, 'val_before')}; jump target minus the EMA at that step: "
+                     f"{_mean_change(accepted, 'val_ema')}; gate batch, all proposed: {_mean_gate(jumps)}; "
+                     f"250 steps after an accepted jump, its evaluated model minus the EMA baseline's (same seed): "
+                     + ("(none)" if not later else f"{np.mean(later):+.4f} ({min(later):+.4f} .. {max(later):+.4f})"))
         summary["methods"][name]["jumps"] = jumps
     text = "\n".join(lines)
     print(text)
@@ -522,10 +593,10 @@ def report(store, chosen, names, seeds=SEEDS, plot=None, summary_path=None):
     return summary
 
 
-def _mean_change(jumps):
+def _mean_change(jumps, reference):
     if not jumps:
         return "(none)"
-    d = [j["val_after"] - j["val_before"] for j in jumps]
+    d = [j["val_after"] - j[reference] for j in jumps]
     return f"{np.mean(d):+.4f} on average ({min(d):+.4f} .. {max(d):+.4f})"
 
 
@@ -569,6 +640,8 @@ def main():
     parser.add_argument("--names", nargs="+", default=[], choices=list(CANDIDATES),
                         help="candidates (candidates and report stages)")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    parser.add_argument("--references", nargs="*", default=["cosine+ema"], choices=list(REFERENCES),
+                        help="extra reference rows besides the baselines")
     parser.add_argument("--plot", help="PNG of the smoothed validation curves (report stage)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, help="override N (quick checks only; the documented runs use the "
@@ -581,7 +654,7 @@ def main():
     store = Store(task, args.out)
     n_params = sum(p.numel() for p in task.build().parameters())
     print(f"task {task.name}: {n_params:,} parameters, N = {task.steps}, batch {task.batch}", flush=True)
-    table, chosen = tune(store, compute=args.stage == "tune")
+    table, chosen = tune(store, args.references, compute=args.stage == "tune")
     for name, rows in table.items():
         print(f"  {name}: " + ", ".join(f"lr {lr_of(k):.3g} {c} {v:.4f}" for k, (c, v) in sorted(rows.items())))
     print("  chosen: " + ", ".join(f"{n} lr {lr_of(k):.3g} ({c})" for n, (k, c) in chosen.items()), flush=True)
@@ -602,7 +675,8 @@ def main():
             for s in args.seeds:
                 store.get("constant", k, s, candidate=name, base_decay=decay, other=other)
     elif args.stage == "report":
-        report(store, chosen, args.names, seeds=args.seeds, plot=args.plot, summary_path=os.path.join(args.out, "summary.json"))
+        report(store, chosen, args.names, seeds=args.seeds, plot=args.plot,
+               summary_path=os.path.join(args.out, "summary.json"))
 
 
 if __name__ == "__main__":

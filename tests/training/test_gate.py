@@ -72,3 +72,17 @@ def test_batch_loss_with_gradients():
     loss = loss_fn(model)
     loss.backward()
     assert loss.ndim == 0 and model[0].weight.grad is not None and loss_fn.n_samples == 5
+
+
+def test_a_reference_must_be_beaten():
+    model, loss_fn, generator = _setup(4)
+    current = flatten_parameters(model)
+    good = current + 0.01 * torch.randn(current.shape, generator=generator)
+    gate = JumpGate(loss_fn)
+    # Reference = the candidate itself: an equal loss is accepted; reference better than the candidate: rejected.
+    assert gate(model, good, reference=good)
+    assert torch.equal(flatten_parameters(model), good)
+    worse = good + 5.0 * torch.randn(current.shape, generator=generator)
+    assert not gate(model, worse, reference=good)
+    assert torch.equal(flatten_parameters(model), good)            # restored to the model's own weights
+    assert gate.history[-1]["loss_before"] < gate.history[-1]["loss_after"]

@@ -66,3 +66,14 @@ def test_bad_input():
     est = LossAwareFarcaster(max_evals=2).fit(model, torch.randn(2, 3), loss)
     with pytest.raises(ValueError, match="fitted for 2"):
         est.predict(torch.zeros(3, 3))
+
+
+def test_identical_snapshots_are_harmless():
+    torch.manual_seed(3)
+    model = torch.nn.Linear(3, 1, bias=False)
+    a, b = torch.randn(3), torch.randn(3)
+    V = torch.stack([a, b, b])                                    # the last two snapshots are the same vector
+    target = 0.5 * a + 0.5 * b
+    est = LossAwareFarcaster(max_evals=10).fit(model, V, _quadratic(target))
+    assert np.all(np.isfinite(est.coef_)) and np.abs(est.coef_).max() < 10
+    torch.testing.assert_close(est.predict(V), target, atol=1e-4, rtol=0)

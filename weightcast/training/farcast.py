@@ -16,7 +16,8 @@ The forecaster is a fitted weightcast forecaster (``predict(X, m)``), or a :clas
 refitted at each jump to minimise ``loss_fn`` at the forecast weights.
 
 A ``gate`` (:class:`JumpGate`) makes a jump conditional: it is taken only if it does not raise the loss on a
-held-out batch, and a rejected jump changes nothing (it costs the gate's forward passes only).
+held-out batch (or, with ``gate_reference="average"``, only if it beats the moving average that is evaluated),
+and a rejected jump changes nothing (it costs the gate's forward passes only).
 
 Optimizer state at a jump (``optimizer_state``):
 
@@ -92,6 +93,9 @@ class FarcastAndContinue:
         to each jump.
     gate : JumpGate or None, default=None
         Take a jump only if the gate accepts it.
+    gate_reference : {"weights", "average"}, default="weights"
+        What a jump must not be worse than on the gate's batch: the current weights, or the first of
+        ``averagers`` (when that average is the model you evaluate, a jump must beat it).
 
     Attributes
     ----------
@@ -122,7 +126,7 @@ class FarcastAndContinue:
 
     def __init__(self, model, optimizer, forecaster, n_input, horizon=1, every=1, period=100, first_jump=None,
                  average=1, refit=False, n_windows=4, max_jumps=None, optimizer_state="keep", inputs="snapshots",
-                 averagers=(), averagers_at_jump="keep", loss_fn=None, gate=None):
+                 averagers=(), averagers_at_jump="keep", loss_fn=None, gate=None, gate_reference="weights"):
         for name, value in (("n_input", n_input), ("horizon", horizon), ("every", every), ("period", period),
                             ("average", average), ("n_windows", n_windows)):
             _check_positive(name, value)
@@ -132,7 +136,11 @@ class FarcastAndContinue:
             raise ValueError(f"inputs must be 'snapshots' or 'averages', got {inputs!r}")
         if averagers_at_jump not in ("keep", "shift", "reset"):
             raise ValueError(f"averagers_at_jump must be 'keep', 'shift' or 'reset', got {averagers_at_jump!r}")
+        if gate_reference not in ("weights", "average"):
+            raise ValueError(f"gate_reference must be 'weights' or 'average', got {gate_reference!r}")
         averagers = list(averagers)
+        if gate_reference == "average" and not (averagers and gate is not None):
+            raise ValueError("gate_reference='average' needs a gate and averagers (the first one is the reference)")
         if not all(isinstance(a, WeightAverager) for a in averagers):
             raise TypeError("averagers must be WeightAverager objects")
         loss_aware = isinstance(forecaster, LossAwareFarcaster)
@@ -166,7 +174,7 @@ class FarcastAndContinue:
         self.max_jumps, self.optimizer_state = max_jumps, optimizer_state
         self.first_jump, self.inputs = first_jump, inputs
         self.averagers, self.averagers_at_jump = averagers, averagers_at_jump
-        self.loss_fn, self.gate = loss_fn, gate
+        self.loss_fn, self.gate, self.gate_reference = loss_fn, gate, gate_reference
         keep = n_input + (horizon + n_windows - 1 if refit else 0)
         self._snapshots = deque(maxlen=keep)
         self._recent = deque(maxlen=average)
@@ -235,7 +243,8 @@ class FarcastAndContinue:
             record.update(fit_loss_start=self.forecaster.loss_start_, fit_loss=self.forecaster.loss_,
                           fit_evaluations=self.forecaster.n_evaluations_, coef=self.forecaster.coef_.tolist())
         if self.gate is not None:
-            accepted = self.gate(self.model, after)
+            reference = self.averagers[0].flat() if self.gate_reference == "average" else None
+            accepted = self.gate(self.model, after, reference=reference)
             record.update(loss_before=self.gate.history[-1]["loss_before"],
                           loss_after=self.gate.history[-1]["loss_after"])
         else:

@@ -1,4 +1,5 @@
-"""A loss gate for weight jumps: accept new weights only if they do not raise the loss on a held-out batch.
+"""A loss gate for weight jumps: accept new weights only if they do not raise the loss on a held-out batch
+(or, given a reference such as the moving average that is evaluated, only if they beat it).
 
 A rejected jump leaves the model exactly as it was (its tensors are restored bit for bit) and the optimizer
 untouched, so a gated jump can never cost more than the gate's forward passes.
@@ -87,9 +88,15 @@ class JumpGate:
         self.n_evaluations += 1
         return float(self.loss_fn(model))
 
-    def __call__(self, model, weights):
-        """Load the flat ``weights`` into ``model`` if that does not raise the gate loss; return whether it did."""
+    def __call__(self, model, weights, reference=None):
+        """Load the flat ``weights`` into ``model`` if that does not raise the gate loss; return whether it did.
+
+        The loss is compared with the model's own, or with that of the flat ``reference`` weights (e.g. the
+        moving average that is actually evaluated): a jump must then beat the reference to be taken.
+        """
         saved = [p.detach().clone() for p in model.parameters()]
+        if reference is not None:
+            load_flat_parameters(model, reference)
         before = self._loss(model)
         load_flat_parameters(model, weights)
         after = self._loss(model)

@@ -9,7 +9,7 @@ The loss is minimised in the K-dimensional space of the coefficients by L-BFGS, 
 and backward pass of the network at the forecast weights (the gradient of the loss with respect to the
 coefficients is ``V g``, ``g`` the gradient with respect to the weights). The coefficients are whitened first
 (moving them by a unit changes the weights by a unit), because moving averages of one run are nearly
-collinear.
+collinear; combinations that do not move the weights at all (identical snapshots) are left out.
 """
 
 import numbers
@@ -143,9 +143,10 @@ class LossAwareFarcaster:
         extended = [torch.cat([V, torch.ones(1, d)]) if self.fit_intercept else V for V in runs]
         U = [torch.from_numpy(C.T).float() @ V for V in extended]
         G = np.mean([(u.double() @ u.double().T).numpy() for u in U], axis=0)
-        G += 1e-10 * max(np.trace(G), 1e-30) * np.eye(len(G))
-        L = np.linalg.cholesky(G)
-        to_coef = C @ np.linalg.inv(L).T          # coefficient change per unit of whitened z
+        eigenvalues, eigenvectors = np.linalg.eigh(G)
+        # Directions that do not move the weights (identical snapshots) are dropped, not amplified.
+        keep = eigenvalues > 1e-12 * max(eigenvalues.max(), 1e-300)
+        to_coef = C @ (eigenvectors[:, keep] / np.sqrt(eigenvalues[keep]))   # coefficient change per unit of z
         start = np.concatenate([init, [0.0]]) if self.fit_intercept else init
         saved = flatten_parameters(model)
         z = torch.zeros(to_coef.shape[1], dtype=torch.float64, requires_grad=True)
