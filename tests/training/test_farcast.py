@@ -223,3 +223,37 @@ def test_recipe_fit_on_other_runs_then_farcast_and_continue(tmp_path):
     loop = state["loop"]
     assert [j["step"] for j in loop.jumps] == [10] and loop.jumps[0]["accepted"]
     assert jumped[15] < plain[25]                 # 5 steps after a 20-step jump it is ahead of the plain run
+
+
+def test_gate_against_the_average_rejects_jumps_that_do_not_beat_it():
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.LogSoftmax(1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    generator = torch.Generator().manual_seed(0)
+    inputs, targets = torch.randn(64, 2, generator=generator), torch.randint(0, 2, (64,), generator=generator)
+    averager = WeightAverager(model, decay=0.9)
+
+    class Stay:                         # proposes the last snapshot itself: never better than the average here
+        n_features_in_ = 1
+
+        def predict(self, X, m=1):
+            return np.repeat(X[:, -1:], m, axis=1)
+
+    gate = JumpGate(batch_loss(inputs, targets))
+    jump = FarcastAndContinue(model, opt, Stay(), n_input=1, period=5, averagers=[averager], gate=gate,
+                              gate_reference="average")
+    averaged, own = [], []
+    for _ in range(20):
+        opt.zero_grad(); torch.nn.functional.nll_loss(model(inputs), targets).backward(); opt.step()
+        averager.update()
+        own.append(gate.loss_fn(model))
+        averaged.append(gate.loss_fn(averager.averaged_model))
+        jump()
+    assert [j["step"] for j in jump.jumps] == [1, 6, 11, 16]
+    for record in jump.jumps:
+        assert record["loss_before"] == averaged[record["step"] - 1]     # the reference is the average
+        assert record["loss_after"] == own[record["step"] - 1]           # the proposal: the weights as they are
+        assert record["accepted"] == (record["loss_after"] <= record["loss_before"])
+    with pytest.raises(ValueError, match="needs a gate and averagers"):
+        FarcastAndContinue(model, opt, Stay(), n_input=1, gate=gate, gate_reference="average")
+    with pytest.raises(ValueError, match="gate_reference"):
+        FarcastAndContinue(model, opt, Stay(), n_input=1, gate=gate, gate_reference="ema")
