@@ -199,7 +199,11 @@ def train(task, kind, lr, seed, decays=EMA_DECAYS, candidate=None, base_decay=No
     optimizer, schedule = task.optimizer(kind, model.parameters(), lr)
     batches = minibatches(task.data, B, seed)
     draws = torch.Generator().manual_seed(10_000 + seed)    # a forecaster's own batches, apart from training's
-    averagers = {averager_name(d, 10): WeightAverager(model, decay=d) for d in decays}
+    # With warm-up 10 the decay after n updates is min(decay, (1 + n) / (10 + n)): decays above that bound at n = N
+    # give the same average all run long, so only the first of them is kept (its curve stands for the others).
+    cap = (1 + N) / (10 + N)
+    same = [d for d in decays if d > cap]
+    averagers = {averager_name(d, 10): WeightAverager(model, decay=d) for d in decays if d not in same[1:]}
     features = []
     for d, warmup in feature_specs(base_decay) if candidate else ():
         name = averager_name(d, warmup)
@@ -233,7 +237,9 @@ def train(task, kind, lr, seed, decays=EMA_DECAYS, candidate=None, base_decay=No
         dmd = DMDFarcaster(groups=ParameterLayout.from_model(model).sizes).fit(np.zeros((1, spec["n_input"], 1)))
         history = {}                                              # eval step -> the EMA baseline's weights
     coef = init
-    curves = {"raw": []} | {name: [] for name in averagers} | ({"forecast": []} if candidate else {})
+    # Candidate runs evaluate their forecast, the raw weights and the EMA baseline's model only.
+    shown = [averager_name(base_decay, 10)] if candidate else list(averagers)
+    curves = {"raw": []} | {name: [] for name in shown} | ({"forecast": []} if candidate else {})
     costs, jump_log, seconds = [], [], 0.0
     gate_evals = fit_evals = 0
     for step in range(1, N + 1):
@@ -276,8 +282,8 @@ def train(task, kind, lr, seed, decays=EMA_DECAYS, candidate=None, base_decay=No
         if kind == "schedulefree":
             optimizer.eval()     # the model now holds schedule-free's averaged weights
         curves["raw"].append(task.val_loss(model))
-        for name, averager in averagers.items():
-            curves[name].append(task.val_loss(averager.averaged_model))
+        for name in shown:
+            curves[name].append(task.val_loss(averagers[name].averaged_model))
         if candidate:
             V = torch.stack([flatten_parameters(model)] + [a.flat() for a in features])
             if spec["type"] == "la-other":
@@ -302,6 +308,8 @@ def train(task, kind, lr, seed, decays=EMA_DECAYS, candidate=None, base_decay=No
             load_flat_parameters(scratch, weights)
             curves["forecast"].append(task.val_loss(scratch))
         costs.append(counter.total)
+    for d in same[1:] if not candidate else ():
+        curves[averager_name(d, 10)] = curves[averager_name(same[0], 10)]
     return dict(task=task.name, kind=kind, lr=lr, seed=seed, candidate=candidate,
                 steps=list(range(EVAL_EVERY, N + 1, EVAL_EVERY)), curves=curves, costs=costs,
                 jumps=jump_log, train_seconds=seconds,
@@ -518,7 +526,7 @@ def report(store, chosen, names, seeds=SEEDS, plot=None, summary_path=None):
     N = task.steps
     lines = [f"task {task.name}: N = {N}, target = best baseline '{best}' (lr {lr_of(chosen[best][0]):.3g}, "
              f"{chosen[best][1]}) smoothed validation loss at N per seed: {[round(t, 4) for t in targets]}", ""]
-    header = "| method | lr | val at N (mean) | cost to target per seed | mean | overhead | " + \
+    header = "| method | lr (model evaluated) | val at N (mean) | cost to target per seed | mean | overhead (% of N) | " + \
              " | ".join(f"saved vs {b}" for b in BASELINES if b in rows) + " |"
     lines += [header, "|" + "---|" * (header.count("|") - 1)]
     summary = dict(task=task.name, N=N, best=best, targets=targets, methods={})
@@ -528,12 +536,12 @@ def report(store, chosen, names, seeds=SEEDS, plot=None, summary_path=None):
         savings = {b: paired_saving(costs, cost_of[b]) for b in BASELINES if b in rows}
         over = overhead_at(name, targets)
         mean = None if None in costs else float(np.mean(costs))
-        mean_over = None if None in over else float(np.mean(over))
+        run_over = float(np.mean([r["costs"][-1] - r["steps"][-1] for r in runs])) / N   # over the whole run
         lines.append(f"| {name} | {runs[0]['lr']:.3g} ({curve}) | {np.mean(finals[name]):.4f} | "
-                     f"{', '.join(_fmt(c) for c in costs)} | {_fmt(mean)} | {_fmt(mean_over, '.1f')} | "
+                     f"{', '.join(_fmt(c) for c in costs)} | {_fmt(mean)} | {run_over:.1%} | "
                      + " | ".join("n/a" if s is None else f"{s:+.1%}" for s in savings.values()) + " |")
         summary["methods"][name] = dict(lr=runs[0]["lr"], curve=curve, final=finals[name], costs=costs,
-                                        overhead=over, savings=savings)
+                                        overhead_at_target=over, overhead_of_run=run_over, savings=savings)
     # Each baseline's own loss at N as the target: how much sooner every method gets there.
     lines += ["", "Each baseline's own smoothed loss at N as the target: mean cost to reach it (saved vs that "
               "baseline, paired)", ""]
@@ -614,10 +622,13 @@ def _plot(rows, targets, task, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, (runs, curve) in rows.items():
+    fig, ax = plt.subplots(figsize=(8, 5))
+    colors = plt.get_cmap("tab20").colors
+    for i, (name, (runs, curve)) in enumerate(rows.items()):
         mean = np.mean([smoothed(r["curves"][curve], SMOOTH) for r in runs], axis=0)
-        ax.plot(runs[0]["steps"], mean, label=name, linestyle="--" if name not in BASELINES else "-")
+        style = dict(linewidth=2.2) if name in BASELINES else \
+            dict(linewidth=1.2) if name in REFERENCES else dict(linewidth=1.0, linestyle="--")
+        ax.plot(runs[0]["steps"], mean, label=name, color=colors[(2 * i) % 20 + (2 * i) // 20], **style)
     ax.axhline(np.mean(targets), color="k", linewidth=0.8, linestyle=":", label="target (mean)")
     ax.set_yscale("log")
     lo = min(np.mean(targets) * 0.9, ax.get_ylim()[0])
@@ -625,7 +636,7 @@ def _plot(rows, targets, task, path):
     ax.set_xlabel("training step")
     ax.set_ylabel(f"validation loss (smoothed over {SMOOTH} evaluations, mean of {len(targets)} seeds)")
     ax.set_title(f"{task.name}: validation loss per method")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     print(f"plot written to {path}")
