@@ -10,7 +10,7 @@ For GD and SGD prints MSE x1e4 at w_40 / w_80 / w_160 / w_200, mean (std, ddof 0
   best linear per checkpoint       per checkpoint, the lowest test mean of any of those linear maps
                                    (chosen on the test set: a bound no honest linear map beats);
   oracle given w_20, D, w*         E[w_c | w_20] knowing each run's data D and optimum w* (regenerated
-                                   with the generator of PROTOCOL.md, checked against the files' w_0);
+                                   with the authors' Syn-1 generator (make_syn1's recipe), checked against the files' w_0);
   exact mean dynamics, w* by LS    knowing each run's mean dynamics M = lr E[D_B^T D_B] but not w*,
                                    estimated by least squares from the input steps (SGD only);
   posterior given w_0..w_20, D     (--posterior-bound, SGD only, slow) w* estimated by MAP from the 21
@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.optimize
+import torch
 from sklearn.model_selection import GridSearchCV, KFold
 
 from weightcast import (AllSelector, FirstLastSelector, FixedPointFarcaster, IntrospectionSelector,
@@ -36,9 +37,10 @@ from weightcast import (AllSelector, FirstLastSelector, FixedPointFarcaster, Int
                         split_sequences)
 from weightcast.metrics import PAPER_SCALE
 
+from _syn1 import DATA_HELP, DEFAULT_DATA, load_sample
+
 CHECKPOINTS = (40, 80, 160, 200)
 N_IN = 21
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "syn1_reference"
 PAPER_LFD2 = {"gd": np.array([.207, 4.39, 44.9, 81.1]), "sgd": np.array([11.0, 53.0, 195, 278])}
 SELECTORS = {"first-last": FirstLastSelector, "all": AllSelector, "last": LastSelector,
              "introspection": IntrospectionSelector,
@@ -48,7 +50,7 @@ LR_SGD, BATCH, N_ROWS = 0.001, 8, 100
 
 
 def syn1_truth(generator_seed, optimizer, n_sequences=200, d=3):
-    """Each sequence's data D, w_0 and optimum w* as PROTOCOL.md's Syn-1 generator draws them."""
+    """Each sequence's data D, w_0 and optimum w* as the authors' Syn-1 generator (make_syn1) draws them."""
     np.random.seed(generator_seed)
     w_star = np.random.randn(n_sequences, d)
     runs = []
@@ -76,7 +78,7 @@ def oracle(S, generator_seed, optimizer, test):
     w_star, runs = syn1_truth(generator_seed, optimizer)
     mismatch = max(np.abs(S[i, 0] - runs[i][1]).max() for i in range(len(S)))
     if mismatch > 1e-12:
-        raise RuntimeError(f"regenerated w_0 differs from the file by {mismatch}: not the PROTOCOL.md generator")
+        raise RuntimeError(f"regenerated w_0 differs from the file by {mismatch}: not the authors' Syn-1 generator")
     m = S.shape[1] - N_IN
     return np.stack([roll(runs[i][3], w_star[i], S[i, N_IN - 1], m) for i in test])
 
@@ -151,7 +153,7 @@ def run(optimizer, data, with_posterior, ablation=False):
     linear_test = {}
     seconds, cv_choices = [], []
     for sample in range(1, 6):
-        S = np.load(data / f"syn1_3d_{optimizer}_sample{sample}.npy")
+        S = load_sample(data, optimizer, sample)
         X, Y = split_sequences(S, n_input_steps=N_IN)
         train, test = slice(0, 100), slice(150, 200)
         fitted = {}
@@ -165,7 +167,9 @@ def run(optimizer, data, with_posterior, ablation=False):
             est = FixedPointFarcaster(block_size=3, gamma=0.0, device="cpu").fit(X[train], Y[train])
             rows["ablation: isotropic noise (gamma=0)"].append(mse(Y[test], est.predict(X[test])))
             est = fitted["first-last"]
-            alone = est._dynamics(X[test], est.horizon_, est.kappa_, est.rate_, est.rate_std_, est.gamma_)
+            rows_test = torch.as_tensor(X[test], dtype=torch.float64).permute(0, 2, 1)  # (n, p, T)
+            alone = est._dynamics_rows(rows_test, est.horizon_, est.kappa_, est.rate_, est.rate_std_,
+                                       est.gamma_).permute(0, 2, 1).numpy()
             rows["ablation: per-run forecast alone"].append(mse(Y[test], alone))
         search = GridSearchCV(FixedPointFarcaster(block_size=3, device="cpu"),
                               {"selector": [FirstLastSelector(), AllSelector()]}, refit=False,
@@ -199,7 +203,7 @@ def run(optimizer, data, with_posterior, ablation=False):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help=DATA_HELP)
     parser.add_argument("--posterior-bound", action="store_true", help="also the slow known-D posterior bound (SGD)")
     parser.add_argument("--ablation", action="store_true", help="also gamma=0 and the per-run forecast alone")
     args = parser.parse_args(argv)

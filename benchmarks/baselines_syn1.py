@@ -20,9 +20,10 @@ from weightcast.baselines import (CurveFitForecaster, DLinearForecaster, Introsp
                                   WNNForecaster)
 from weightcast.metrics import PAPER_SCALE, checkpoint_mse
 
+from _syn1 import DATA_HELP, DEFAULT_DATA, load_sample
+
 CHECKPOINTS = (40, 80, 160, 200)
 N_INPUT = 21
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "syn1_reference"
 
 # Table 2 of the paper: mean and std at w_40 / w_80 / w_160 / w_200.
 PAPER = {
@@ -53,7 +54,7 @@ def evaluate(make, checkpoints, data_dir, optimizer):
     """Test MSE x 1e4 at ``checkpoints`` for each of the 5 samples, and the mean seconds per fit."""
     scores, seconds = [], []
     for sample in range(1, 6):
-        S = np.load(data_dir / f"syn1_3d_{optimizer}_sample{sample}.npy").astype(np.float32)
+        S = load_sample(data_dir, optimizer, sample).astype(np.float32)
         X, Y = S[:, :N_INPUT], S[:, N_INPUT:]
         start = time.perf_counter()
         est = make().fit(X[:100], Y[:100], validation_data=(X[100:150], Y[100:150]))
@@ -69,7 +70,7 @@ def evaluate(make, checkpoints, data_dir, optimizer):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of syn1_3d_{gd,sgd}_sampleK.npy")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help=DATA_HELP)
     parser.add_argument("--original", action="store_true", help="also run the original Introspection network")
     parser.add_argument("--only", nargs="*", help="run only the models whose name starts with one of these")
     args = parser.parse_args(argv)

@@ -41,13 +41,13 @@ SLAB = 2 ** 20
 
 
 # ---------------------------------------------------------------------------------------------- data
-def write_trajectories(path, n_params, seed=0):
-    """One run of 60 steps: w_t = w_inf + (w_0 - w_inf) r^t + noise fading with the learning rate."""
+def write_trajectories(path, n_params, seed=0, n_steps=N_STEPS):
+    """One run of ``n_steps`` steps: w_t = w_inf + (w_0 - w_inf) r^t + noise fading with the learning rate."""
     from weightcast.io import SequenceWriter
 
     rng = np.random.default_rng(seed)
-    t = np.arange(N_STEPS, dtype=np.float32)[:, None]
-    with SequenceWriter(path, 1, n_params, n_steps=N_STEPS, chunk_steps=CHUNK_STEPS,
+    t = np.arange(n_steps, dtype=np.float32)[:, None]
+    with SequenceWriter(path, 1, n_params, n_steps=n_steps, chunk_steps=CHUNK_STEPS,
                         chunk_params=CHUNK_PARAMS) as writer:
         for p0 in range(0, n_params, CHUNK_PARAMS):
             p1 = min(p0 + CHUNK_PARAMS, n_params)
@@ -56,7 +56,7 @@ def write_trajectories(path, n_params, seed=0):
             w_0 = w_inf + rng.normal(0, 0.02, width).astype(np.float32)
             rate = rng.uniform(0.85, 0.99, width).astype(np.float32)
             decay = rate[None, :] ** t
-            noise = rng.normal(0, 2e-4, (N_STEPS, width)).astype(np.float32) * np.sqrt(decay)
+            noise = rng.normal(0, 2e-4, (n_steps, width)).astype(np.float32) * np.sqrt(decay)
             block = w_inf + (w_0 - w_inf) * decay + noise
             writer.write_slab(slice(p0, p1), block[None])
 
@@ -83,14 +83,13 @@ def op_read(path, start, stop):
     return {}
 
 
-def op_read_write(path, out):
-    """The I/O a forecast does: read its 5 input steps, write 25 steps (whole chunks, then fsync)."""
+def op_read_write(path, out, start=PREDICT_START, m=N_STEPS - PREDICT_START - N_IN):
+    """The I/O a forecast does: read its 5 input steps from ``start``, write ``m`` steps (whole chunks, then fsync)."""
     from weightcast.io.hdf5 import default_chunks
 
     started = time.perf_counter()
-    op_read(path, PREDICT_START, PREDICT_START + N_IN)
+    op_read(path, start, start + N_IN)
     read_s = time.perf_counter() - started
-    m = N_STEPS - PREDICT_START - N_IN
     with h5py.File(path, "r") as f:
         n_params = f["weights"].shape[2]
     block = np.ones((1, m, min(SLAB, n_params)), dtype=np.float32)
@@ -178,20 +177,28 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def run_fresh(script, args, cold=(), threads=1):
+    """Run ``python script *args`` in a fresh process (``threads`` BLAS/OpenMP threads) after evicting the files
+    ``cold`` from the page cache; return the JSON object its last line prints."""
+    for path in cold:
+        if os.path.exists(path):
+            evict(path)
+    threads = str(threads)
+    env = dict(os.environ, OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+    done = subprocess.run([sys.executable, os.path.abspath(script), *map(str, args)], capture_output=True, text=True,
+                          env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"{os.path.basename(script)} {' '.join(map(str, args))} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def run_child(op, file, model, out, repeat):
     """Run ``op`` ``repeat`` times, each in a fresh process on a cold file; keep the fastest run."""
     best = None
     for _ in range(repeat):
-        for path in (file, out):
-            if os.path.exists(path):
-                evict(path)
-        command = [sys.executable, os.path.abspath(__file__), "--child", op, "--file", file, "--model", model,
-                   "--out", out]
-        done = subprocess.run(command, check=True, capture_output=True, text=True,
-                              env=dict(os.environ, OMP_NUM_THREADS="1"))
+        result = run_fresh(__file__, ["--child", op, "--file", file, "--model", model, "--out", out], cold=(file, out))
         if os.path.exists(out):
             os.remove(out)
-        result = json.loads(done.stdout.strip().splitlines()[-1])
         if best is not None:
             result["peak_rss_mb"] = max(result["peak_rss_mb"], best["peak_rss_mb"])
         key = "epoch_s" if op == "paper" else "wall_s"

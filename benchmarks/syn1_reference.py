@@ -23,8 +23,9 @@ from weightcast import (LFD2Forecaster, LFLForecaster, LFNForecaster, LFSForecas
                         checkpoint_mse, split_sequences)
 from weightcast.metrics import PAPER_SCALE
 
+from _syn1 import DATA_HELP, DEFAULT_DATA, load_sample
+
 CHECKPOINTS = (40, 80, 160, 200)
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "syn1_reference"
 
 # The paper's Table 2: mean (std) x1e4 at 40/80/160/200, GD then SGD.
 PAPER = {
@@ -78,7 +79,7 @@ def fmt(mean, std):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help=DATA_HELP)
     parser.add_argument("--models", default="lfd2,lfn,lfs,lfl")
     args = parser.parse_args(argv)
     models = args.models.split(",")
@@ -86,7 +87,7 @@ def main(argv=None):
     torch.set_num_threads(1)
 
     # Warm up torch so that the first timed fit does not pay for lazy initialisation.
-    warm = np.load(args.data / "syn1_3d_gd_sample1.npy")
+    warm = load_sample(args.data, "gd", 1)
     evaluate(LFD2Forecaster(device="cpu", random_state=0), warm)
 
     times = {}
@@ -103,7 +104,7 @@ def main(argv=None):
             for optimizer in ("gd", "sgd"):
                 results = []
                 for sample in range(1, 6):
-                    S = np.load(args.data / f"syn1_3d_{optimizer}_sample{sample}.npy")
+                    S = load_sample(args.data, optimizer, sample)
                     mse, elapsed = evaluate(solvers(model, optimizer)[solver], S)
                     results.append(mse)
                     seconds.append(elapsed)

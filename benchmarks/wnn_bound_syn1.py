@@ -5,14 +5,16 @@ WNN forecasts ``(z[-1] + bound * tanh(.)) * s + w[0]`` with ``s = 2 * (range of 
 so it can move at most ``bound * s`` from the last input. Clipping the true future to that reach gives
 the smallest error any such WNN can have. Prints MSE x1e4 at w_40/80/160/200, mean over the 5 samples.
 
-    PYTHONPATH=. python benchmarks/wnn_bound_syn1.py
+    PYTHONPATH=. python benchmarks/wnn_bound_syn1.py [--data DIR]
 """
 
+import argparse
 from pathlib import Path
 
 import numpy as np
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "syn1_reference"
+from _syn1 import DATA_HELP, DEFAULT_DATA, load_sample
+
 COLUMNS = [40 - 21, 80 - 21, 160 - 21, 200 - 21]
 
 
@@ -27,12 +29,15 @@ def clipped_error(S, window, growing):
     return (((z * scale[:, None] + shift[:, None]) - Y) ** 2).mean(axis=(0, 2))[COLUMNS] * 1e4
 
 
-def main():
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help=DATA_HELP)
+    args = parser.parse_args(argv)
     print("MSE x1e4 of the truth clipped to WNN's reach, w_40 / w_80 / w_160 / w_200")
     for optimizer in ("gd", "sgd"):
         for window in (5, 21):
             for growing in (False, True):
-                errors = [clipped_error(np.load(DATA / f"syn1_3d_{optimizer}_sample{k}.npy"), window, growing)
+                errors = [clipped_error(load_sample(args.data, optimizer, k), window, growing)
                           for k in range(1, 6)]
                 label = "max(1, j / (window - 1))" if growing else "1"
                 print(f"{optimizer.upper():3s} window {window:2d} bound {label:24s} "

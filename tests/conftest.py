@@ -1,5 +1,7 @@
-"""Shared fixtures: the paper authors' Syn-1 files (from ../shared beside the project root)."""
+"""Shared fixtures: the paper authors' Syn-1 files (from ../shared beside the project root), and a tiny
+model catalogue for the reproduce plumbing."""
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -18,3 +20,14 @@ def load_syn1_reference(optimizer, sample):
 @pytest.fixture
 def syn1_reference():
     return load_syn1_reference
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    """Keep only LFD-2 among the paper-protocol models (tests pass max_epochs=20): the plumbing is under
+    test here. DLinear stays as a row without a factory, to test how a model that is not implemented is shown."""
+    from weightcast.reproduce import catalogue
+
+    kept = [e if e.name == "LFD-2" else dataclasses.replace(e, factory=None, in_quick=True)
+            for e in catalogue.MODELS if e.name in ("LFD-2", "DLinear")]
+    monkeypatch.setattr(catalogue, "MODELS", kept)

@@ -1,5 +1,7 @@
 """Bad input to the forecasters: each a clear ValueError / TypeError / NotFittedError naming the problem."""
 
+import re
+
 import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
@@ -16,19 +18,40 @@ def data():
 
 
 @pytest.mark.parametrize("params", SOLVERS)
-@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_non_finite_values_are_refused(data, params, bad):
+@pytest.mark.parametrize("bad, kind", [(np.nan, "NaN"), (np.inf, "inf"), (-np.inf, "-inf")])
+def test_non_finite_values_are_refused_and_located(data, params, bad, kind):
     X, Y = data
     X_bad, Y_bad = X.copy(), Y.copy()
-    X_bad[1, 2, 0] = bad
+    X_bad[1, 2, 0] = bad  # a step LFD-2 does not read: an in-memory X is checked whole
     Y_bad[0, 0, 2] = bad
-    with pytest.raises(ValueError, match="NaN|infinity"):
+
+    def message(name, seq, step, param):
+        return "^" + re.escape(f"{name} holds {kind} at sequence {seq}, step {step}, parameter {param}; "
+                               "weight sequences must be finite") + "$"
+
+    with pytest.raises(ValueError, match=message("X", 1, 2, 0)):
         LFD2Forecaster(device="cpu", **params).fit(X_bad, Y)
-    with pytest.raises(ValueError, match="NaN|infinity"):
+    with pytest.raises(ValueError, match=message("Y", 0, 0, 2)):
         LFD2Forecaster(device="cpu", **params).fit(X, Y_bad)
     est = LFD2Forecaster(device="cpu", **params).fit(X, Y)
-    with pytest.raises(ValueError, match="NaN|infinity"):
+    with pytest.raises(ValueError, match=message("X", 1, 2, 0)):
         est.predict(X_bad)
+    if params["solver"] == "paper":  # the exact solver has no use for validation data
+        with pytest.raises(ValueError, match=message("validation X", 1, 2, 0)):
+            LFD2Forecaster(device="cpu", **params).fit(X, Y, validation_data=(X_bad, Y))
+
+
+def test_one_run_given_as_steps_by_params_gets_the_lift_explained():
+    S = np.random.default_rng(0).normal(size=(30, 2000))  # one run: 30 steps of 2000 parameters
+    with pytest.raises(ValueError, match=r"number of sequences: X has 5, Y has 25.*a 2-D X is read as "
+                                         r"\(n_sequences, n_steps\), one parameter per sequence.*pass S\[None\]"):
+        LFD2Forecaster(device="cpu").fit(S[:5], S[5:])
+    with pytest.warns(UserWarning, match=r"X has shape \(5, 2000\), read as 5 sequences of 2000 steps.*S\[None\]"):
+        LFD2Forecaster(solver="lstsq", device="cpu").fit(S[:5], S[5:10])
+    est = LFD2Forecaster(solver="lstsq", device="cpu").fit(S[None, :5], S[None, 5:])  # as the hint says
+    assert est.predict(S[None, :5]).shape == (1, 25, 2000)
+    with pytest.raises(ValueError, match=r"input steps.*a 2-D X is read as"):
+        est.predict(S[:5])
 
 
 def test_x_and_y_must_agree(data):
@@ -93,15 +116,15 @@ def test_predict_before_fit(data):
 
 
 @pytest.mark.parametrize("params, error, match", [
-    (dict(solver="adam"), ValueError, "solver must be 'paper' or 'lstsq'"),
-    (dict(init="zeros"), ValueError, "init must be 'lstsq' or 'default'"),
+    (dict(solver="adam"), ValueError, "solver must be one of 'paper', 'lstsq', got 'adam'"),
+    (dict(init="zeros"), ValueError, "init must be one of 'lstsq', 'default', got 'zeros'"),
     (dict(alpha=-1.0), ValueError, "alpha must be >= 0"),
     (dict(beta=float("nan")), TypeError, "beta must be a finite real number"),
     (dict(lr=0.0), ValueError, "lr must be > 0"),
     (dict(batch_size=0), ValueError, "batch_size must be >= 1"),
     (dict(validation_fraction=1.0), ValueError, "validation_fraction must be < 1"),
     (dict(slab_size=2.5), TypeError, "slab_size must be an integer"),
-    (dict(device="gpu0"), ValueError, "unknown device 'gpu0'"),
+    (dict(device="gpu0"), ValueError, "device must be 'auto', 'cpu', 'cuda' or 'cuda:N' .*, got 'gpu0'"),
     (dict(device=0), TypeError, "device must be a string"),
     (dict(selector="first_last"), TypeError, "selector must be a weightcast step selector"),
 ])

@@ -42,6 +42,7 @@ from weightcast import (
     split_sequences,
 )
 from weightcast.cli import main as cli_main
+from weightcast.registry import all_estimators
 
 CLEAR_ERRORS = (ValueError, TypeError, NotFittedError, FileNotFoundError)
 SCALE = int(os.environ.get("WEIGHTCAST_FUZZ_SCALE", "1"))
@@ -121,7 +122,8 @@ selectors = st.one_of(
     st.just("not a selector"),
 )
 
-ESTIMATORS = [LinearFarcaster, LFD2Forecaster, LFNForecaster, LFSForecaster, LFLForecaster]
+# The linear family (the strategies below draw its parameters), from the registry of public estimators.
+ESTIMATORS = [cls for _, cls in all_estimators("forecaster") if issubclass(cls, LinearFarcaster)]
 
 
 @st.composite
@@ -162,6 +164,28 @@ def test_fit_predict_on_arbitrary_arrays(est, X, Y, m):
         ok, Y_pred = attempt(est.predict, X, m=horizon)
         if ok:
             assert np.all(np.isfinite(Y_pred)), "non-finite forecast from finite input"
+
+
+PUBLIC_FORECASTERS = [cls(**params) for _, cls in all_estimators("forecaster") for params in cls.get_test_params()]
+
+
+@fuzz_settings(60)
+@given(index=st.integers(0, len(PUBLIC_FORECASTERS) - 1), data=sequence_data(), X=any_arrays(), m=ints_or_junk)
+def test_every_public_forecaster(index, data, X, m):
+    """Every forecaster of the registry, with its test parameters: valid data fits and forecasts finite
+    values; arbitrary arrays and horizons give clear errors."""
+    count("public_forecasters")
+    from sklearn.base import clone
+    est = clone(PUBLIC_FORECASTERS[index])
+    fitted, _ = attempt(est.fit, *data)
+    if fitted:
+        for horizon in (None, m):
+            ok, Y_pred = attempt(est.predict, data[0], m=horizon)
+            if ok:
+                assert np.all(np.isfinite(Y_pred)), f"non-finite forecast of {est!r} from finite input"
+        X_copy = X.copy()
+        attempt(est.predict, X)
+        assert unchanged(X, X_copy), "predict modified its input"
 
 
 validation_sets = st.one_of(st.none(), sequence_data(), st.tuples(any_arrays(), any_arrays()),
@@ -379,7 +403,7 @@ def test_cli(cli_files, tmp_path_factory, command, data, model, n_in, m, name, s
     root = cli_files
     out_path = work / out if out != "dir.npy" else root / out
     if command == "fit":
-        argv = ["fit", str(root / data), "--model", name, "--save", str(out_path), "--max-epochs", "1"]
+        argv = ["fit", str(root / data), "--model", name, "-o", str(out_path), "--max-epochs", "1"]
         argv += ["--n-input-steps", n_in] if n_in is not None else []
     else:
         argv = ["predict", str(root / model), str(root / data), "--out", str(out_path)]
@@ -404,7 +428,7 @@ def test_cli(cli_files, tmp_path_factory, command, data, model, n_in, m, name, s
 
 
 # ---------------------------------------------------------------------------------------------- total
-N_FUZZ_TESTS = 9
+N_FUZZ_TESTS = 10
 
 
 def test_zz_total_examples():

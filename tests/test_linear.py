@@ -14,7 +14,8 @@ from weightcast import (
     SampledSelector,
     split_sequences,
 )
-from weightcast.linear import _Rows, paper_gradient
+from weightcast.linear import paper_gradient, time_major
+from weightcast.rows import RowReader
 from weightcast.losses import gradient_penalty, prediction_loss
 
 
@@ -111,11 +112,11 @@ def test_paper_gradient_matches_autograd_of_the_paper_losses():
     torch.manual_seed(0)
     X, Y = split_sequences(decaying_sequences(n_sequences=5, noise=0.1, dtype=np.float32), n_input_steps=10)
     steps = np.array([0, 9])
-    rows = _Rows(X, Y, steps, slab_size=2, device=torch.device("cpu"), dtype=torch.float32)
+    rows = RowReader(X, Y, steps=steps, slab_size=2, dtype=torch.float32)
     W = torch.randn(3, Y.shape[1]) * 3   # large enough that the penalty is active for some sequences
     first_change = torch.as_tensor(np.abs(X[:, 1] - X[:, 0]).sum(axis=1), dtype=torch.float64)
     beta = 0.7
-    grad, _ = paper_gradient(W, rows.blocks(np.arange(5)), first_change, beta, n_params=X.shape[2])
+    grad, _ = paper_gradient(W, time_major(rows.blocks(np.arange(5))), first_change, beta, n_params=X.shape[2])
 
     W_auto = W.clone().requires_grad_(True)
     Z = torch.as_tensor(np.transpose(X[:, steps], (0, 2, 1)))
@@ -219,3 +220,56 @@ def test_selector_parameter_accepts_any_selector():
     assert est.selector is not est.selector_         # the parameter is cloned, not fitted in place
     est2 = LinearFarcaster(selector=FirstLastSelector(), solver="lstsq", device="cpu").fit(X, Y)
     np.testing.assert_allclose(est2.coef_, LFD2Forecaster(solver="lstsq", device="cpu").fit(X, Y).coef_)
+
+
+@pytest.mark.parametrize("fit_intercept, alpha", [(True, 0.0), (False, 2.0)])
+def test_streaming_least_squares_is_the_same_on_the_cpu_path_and_the_accelerator_path(fit_intercept, alpha):
+    from weightcast.linear import StreamingLeastSquares
+
+    rng = np.random.default_rng(0)
+    Z, T = rng.normal(size=(3, 20000)), rng.normal(size=(5, 20000))
+    blocked = StreamingLeastSquares(3, 5, fit_intercept=fit_intercept, alpha=alpha)
+    whole = StreamingLeastSquares(3, 5, fit_intercept=fit_intercept, alpha=alpha)
+    for start in range(0, 20000, 7000):  # slabs of rows, as readers deliver them
+        blocked.update(torch.as_tensor(Z[:, start:start + 7000]), torch.as_tensor(T[:, start:start + 7000]))
+        whole._update_device(torch.as_tensor(Z[:, start:start + 7000]), torch.as_tensor(T[:, start:start + 7000]))
+    design = np.vstack([Z, np.ones((1, 20000))]).T if fit_intercept else Z.T
+    penalty = alpha * np.eye(design.shape[1])
+    if fit_intercept:
+        penalty[-1, -1] = 0
+    expected = np.linalg.solve(design.T @ design + penalty, design.T @ T.T)
+    for solver in (blocked, whole):
+        W = solver.solve()
+        np.testing.assert_allclose(W[:design.shape[1]], expected, rtol=1e-10, atol=1e-12)
+        if not fit_intercept:
+            assert np.all(W[-1] == 0)
+
+
+@pytest.mark.parametrize("fit_intercept, alpha", [(True, 0.0), (False, 2.0)])
+def test_the_cpu_solver_shares_large_updates_between_threads_for_the_same_solution(fit_intercept, alpha, monkeypatch):
+    import threading
+
+    from weightcast import linear
+
+    rng = np.random.default_rng(1)
+    n = 8 * linear._THREAD_ROWS + 1234  # each of the two updates below is split three ways, unevenly
+    Z = rng.normal(size=(2, n)).astype(np.float32)
+    T = (Z.T @ rng.normal(size=(2, 4)) + 0.1 * rng.normal(size=(n, 4))).T.astype(np.float32)
+    threads = []
+    blocks = linear.StreamingLeastSquares._blocks_cpu
+    monkeypatch.setattr(linear.StreamingLeastSquares, "_blocks_cpu",
+                        lambda self, *a: threads.append(threading.current_thread().name) or blocks(self, *a))
+    solutions = []
+    for n_threads in (1, 3):
+        solver = linear.StreamingLeastSquares(2, 4, fit_intercept=fit_intercept, alpha=alpha, n_threads=n_threads)
+        for rows in (slice(0, n // 2), slice(n // 2, n)):  # the second update continues the merged factors
+            solver.update(torch.from_numpy(Z[:, rows]), torch.from_numpy(T[:, rows]))
+        solutions.append(solver.solve())
+    assert len(threads) == 2 + 6 and sum(name.startswith("weightcast-qr") for name in threads) == 6
+    np.testing.assert_allclose(solutions[1], solutions[0], rtol=1e-12, atol=1e-14)
+    design = np.vstack([Z, np.ones((1, n))]).T.astype(np.float64) if fit_intercept else Z.T.astype(np.float64)
+    penalty = alpha * np.eye(design.shape[1])
+    if fit_intercept:
+        penalty[-1, -1] = 0
+    expected = np.linalg.solve(design.T @ design + penalty, design.T @ T.T.astype(np.float64))
+    np.testing.assert_allclose(solutions[1][:design.shape[1]], expected, rtol=1e-9, atol=1e-12)

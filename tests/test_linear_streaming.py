@@ -104,10 +104,12 @@ def test_nan_in_a_file_is_caught_slab_by_slab_and_no_forecast_is_left(tmp_path):
     S = decaying()
     S[3, 13, 30] = np.nan  # a step both LFD-2 fits below read (targets of the fit, w_n of the forecast)
     view = write_sequences(tmp_path / "nan.h5", S, chunk_params=4)
-    with pytest.raises(ValueError, match=r"nan\.h5.*NaN or inf.*parameters 28\.\.31"):
+    # In file coordinates: step 3 of Y = view[:, 10:] is step 13 of the file.
+    with pytest.raises(ValueError, match=r"Y holds NaN at sequence 3, step 13, parameter 30 of '.*nan\.h5' "
+                                         r"\(dataset 'weights'\); weight sequences must be finite"):
         LFD2Forecaster(solver="lstsq", slab_size=4, device="cpu").fit(view[:, :10], view[:, 10:])
     est = LFD2Forecaster(solver="lstsq", device="cpu").fit(S[:, 14:18], S[:, 18:22])
-    with pytest.raises(ValueError, match="NaN or inf"):
+    with pytest.raises(ValueError, match=r"X holds NaN at sequence 3, step 13, parameter 30 of '.*nan\.h5'"):
         est.predict(view[:, 10:14], out=tmp_path / "forecast.h5")
     assert sorted(os.listdir(tmp_path)) == ["nan.h5"]
 
@@ -157,3 +159,11 @@ def test_grid_search_over_a_file_with_shuffle_split_and_two_jobs(data):
     np.testing.assert_allclose(streamed.cv_results_["mean_test_score"], memory.cv_results_["mean_test_score"],
                                rtol=1e-5)
     assert isinstance(open_sequences(view.path), SequenceView)
+
+
+def test_a_forecast_file_continues_the_step_numbers_of_its_input(tmp_path):
+    S = decaying()
+    view = write_sequences(tmp_path / "numbered.h5", S, steps=np.arange(0, 240, 10))
+    est = LFD2Forecaster(solver="lstsq", device="cpu").fit(view[:, :10], view[:, 10:16])
+    forecast = est.predict(view[:, 4:14], m=3, out=tmp_path / "forecast.h5")
+    assert read_metadata(forecast.path)["steps"].tolist() == [140, 150, 160]

@@ -33,7 +33,9 @@ def test_lifted_targets_are_accepted():
     (dict(checkpoints=(20,), n_input_steps=21), ValueError, "fall outside the forecast"),
     (dict(checkpoints=(31,), n_input_steps=21), ValueError, "covers steps 21..30"),
     (dict(checkpoints=(), n_input_steps=21), ValueError, "non-empty sequence of integers"),
-    (dict(checkpoints=(22,), n_input_steps=0), ValueError, "n_input_steps must be a positive integer"),
+    (dict(checkpoints=(22,), n_input_steps=0), ValueError, "n_input_steps must be >= 1, got 0"),
+    (dict(checkpoints=(22,), n_input_steps=2.0), TypeError, "n_input_steps must be an integer"),
+    (dict(checkpoints=22, n_input_steps=21), TypeError, "checkpoints must be a non-empty sequence of integers"),
 ])
 def test_bad_checkpoints_are_named(kwargs, error, match):
     Y = np.zeros((2, 10, 3))
@@ -46,8 +48,10 @@ def test_mismatched_shapes_and_nan_are_errors():
         checkpoint_mse(np.zeros((2, 10, 3)), np.zeros((2, 10, 4)), (22,), 21)
     Y_pred = np.zeros((2, 10, 3))
     Y_pred[0, 1, 0] = np.nan
-    with pytest.raises(ValueError, match="not finite"):
+    with pytest.raises(ValueError, match=r"Y_pred holds NaN at sequence 0, step 1, parameter 0"):
         checkpoint_mse(np.zeros((2, 10, 3)), Y_pred, (22,), 21)
+    with pytest.raises(ValueError, match="not finite.*overflows float64"):
+        checkpoint_mse(np.full((2, 10, 3), 1e300), np.full((2, 10, 3), -1e300), (22,), 21)
     with pytest.raises(TypeError, match="numeric"):
         checkpoint_mse(np.array([["a"]]), np.zeros((1, 1)), (1,), 1)
 

@@ -11,7 +11,7 @@ from sklearn.exceptions import NotFittedError
 
 from weightcast import LFD2Forecaster, LinearFarcaster, SampledSelector, StepSelector, split_sequences
 from weightcast.io import atomic_output
-from weightcast.io.commands import write_data
+from weightcast.io.files import write_data
 
 RNG = np.random.default_rng(0)
 S_OLD = np.cumsum(RNG.normal(size=(8, 30, 3)), axis=1)

@@ -64,12 +64,22 @@ def test_selector_in_a_pipeline_before_a_forecaster():
     (StepSelector(steps=(0, 25)), "do not fit a window of 21"),
     (StepSelector(steps=(0, -22)), "do not fit a window of 21"),
     (StepSelector(steps=(0, -21)), "name the same step twice"),
-    (StepSelector(steps=()), "non-empty sequence of integers"),
-    (StepSelector(steps=(0.5,)), "non-empty sequence of integers"),
-    (IntrospectionSelector(fractions=(1.5,)), r"numbers in \[0, 1\]"),
+    (StepSelector(steps=()), "steps must be a non-empty sequence of integers"),
+    (IntrospectionSelector(fractions=(1.5,)), r"fractions\[0\] must be <= 1, got 1.5"),
+    (IntrospectionSelector(fractions=()), r"fractions must be a non-empty sequence of numbers in \[0, 1\]"),
 ])
 def test_bad_selector_parameters_are_named(selector, match):
     with pytest.raises(ValueError, match=match):
+        selector.fit(np.zeros((2, 21)))
+
+
+@pytest.mark.parametrize("selector, match", [
+    (StepSelector(steps=(0.5,)), r"steps\[0\] must be an integer, got 0.5 \(float\)"),
+    (StepSelector(steps="0"), "steps must be a non-empty sequence of integers, got '0'"),
+    (IntrospectionSelector(fractions=("a",)), r"fractions\[0\] must be a finite real number"),
+])
+def test_wrongly_typed_selector_parameters_are_named(selector, match):
+    with pytest.raises(TypeError, match=match):
         selector.fit(np.zeros((2, 21)))
 
 

@@ -1,29 +1,20 @@
-"""scikit-learn's own estimator checks over every weightcast estimator and selector (via the 2-D lift)."""
+"""scikit-learn's own estimator checks over every public weightcast estimator and selector (via the 2-D lift).
 
+The estimators come from the one registry of public estimators, weightcast.registry.all_estimators, which
+also feeds the fuzz suite and the persistence tests.
+"""
+
+import inspect
+
+from sklearn.base import BaseEstimator
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from weightcast.baselines import (CurveFitForecaster, DLinearForecaster, IntrospectionForecaster, RMLPForecaster,
-                                  WNNForecaster)
-from weightcast import (
-    AllSelector,
-    FixedPointFarcaster,
-    FirstLastSelector,
-    IntrospectionSelector,
-    LastSelector,
-    LFD2Forecaster,
-    LFLForecaster,
-    LFNForecaster,
-    LFSForecaster,
-    LinearFarcaster,
-    SampledSelector,
-    StepSelector,
-)
+import weightcast
+from weightcast import WNNForecaster
+from weightcast.registry import all_estimators
 
-ESTIMATOR_CLASSES = [LinearFarcaster, LFD2Forecaster, LFNForecaster, LFSForecaster, LFLForecaster]
-ESTIMATOR_CLASSES += [FixedPointFarcaster]
-ESTIMATOR_CLASSES += [DLinearForecaster, RMLPForecaster, IntrospectionForecaster, WNNForecaster, CurveFitForecaster]
-SELECTOR_CLASSES = [AllSelector, FirstLastSelector, LastSelector, SampledSelector, IntrospectionSelector,
-                    StepSelector]
+ESTIMATOR_CLASSES = [cls for _, cls in all_estimators("forecaster")]
+SELECTOR_CLASSES = [cls for _, cls in all_estimators("selector")]
 
 
 def all_instances():
@@ -40,3 +31,12 @@ def expected_failed_checks(estimator):
 @parametrize_with_checks(all_instances(), expected_failed_checks=expected_failed_checks)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def test_the_registry_lists_every_public_estimator():
+    exported = {name for name in weightcast.__all__ if inspect.isclass(getattr(weightcast, name))
+                and issubclass(getattr(weightcast, name), BaseEstimator)}
+    assert {name for name, _ in all_estimators()} == exported
+    assert weightcast.LFD2Forecaster in ESTIMATOR_CLASSES and weightcast.StepSelector in SELECTOR_CLASSES
+    assert not set(ESTIMATOR_CLASSES) & set(SELECTOR_CLASSES)
+    assert all_estimators(["forecaster", "selector"]) == all_estimators()

@@ -16,19 +16,22 @@ linear map over the selected input steps is then refitted with this forecast as 
 coefficient per output step, least squares on the training runs), so whatever the pooled map already gets
 right is kept and the per-run model only adds what it explains beyond it.
 
-Cost is linear in n_params and memory is bounded by a slab: blocks never straddle a slab.
+Cost is linear in n_params and memory is bounded by a slab: blocks never straddle a slab, and every
+pass over the data (the pooled maps' streaming QR, the stacking weights, the forecast) reads it slab by
+slab and keeps only small statistics.
 """
 
-import numbers
+import contextlib
 
 import numpy as np
 import torch
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
-from .base import BaseForecaster, atomic_fit, iter_param_slabs, read_rows, _check_positive_int
-from .linear import LinearFarcaster
-from .selection import FirstLastSelector, _BaseSelector
+from .base import BaseForecaster
+from .constraints import Integer, Real
+from .linear import LinearFarcaster, StreamingLeastSquares, _forecast, least_squares_rows
+from .selection import SELECTOR, FirstLastSelector
 
 __all__ = ["FixedPointFarcaster"]
 
@@ -138,11 +141,13 @@ class FixedPointFarcaster(BaseForecaster):
     alpha : float, default=0.0
         Ridge penalty of the pooled linear part (as in :class:`LinearFarcaster`).
     search_params : int, default=65536
-        The hyperparameter search sees at most this many parameters (whole blocks spread evenly over the
-        vector), so its cost does not grow with n_params; the chosen setting is then refitted on all of them.
+        The hyperparameter search sees at most this many parameters (pieces of whole blocks spread evenly
+        over the vector; of a file, also of whole chunks), so its cost does not grow with n_params; the
+        chosen setting is then refitted on all of them. The search keeps the per-run forecasts of these
+        parameters: n_sequences x m x search_params float64 values.
     slab_size : int, default=1048576
-        Bounds memory independently of n_params: the per-run model reads slab_size / n_rates parameters
-        at a time (whole blocks), the pooled linear maps slab_size.
+        Bounds memory independently of n_params: data are read slab_size parameters at a time, and the
+        per-run model works on slab_size / n_rates of them at a time (whole blocks).
     device : str, default="auto"
         "auto" (CUDA when available), "cpu" or "cuda".
     random_state : None, int or RandomState, default=None
@@ -184,6 +189,18 @@ class FixedPointFarcaster(BaseForecaster):
     (40, 39, 3)
     """
 
+    _parameter_constraints = {
+        "selector": SELECTOR,
+        "block_size": Integer(low=1),
+        "kappa": Real(low=0, low_open=True, none=True),
+        "rate": Real(low=0, high=1, low_open=True, high_open=True, none=True),  # a per-step contraction
+        "rate_std": Real(low=0, low_open=True, none=True),
+        "gamma": Real(low=0, none=True),
+        "n_rates": Integer(low=2),
+        "alpha": Real(low=0),
+        "search_params": Integer(low=1),
+    }
+
     def __init__(self, selector=None, m=None, block_size=64, kappa=None, rate=None, rate_std=None, gamma=None,
                  n_rates=40, alpha=0.0, search_params=65_536, slab_size=1_048_576, device="auto", random_state=None,
                  verbose=0):
@@ -215,113 +232,148 @@ class FixedPointFarcaster(BaseForecaster):
         return tags
 
     # ------------------------------------------------------------------ fit
-    @atomic_fit
-    def fit(self, X, Y, validation_data=None):
+    def _fit(self, X, Y, fit):
         """Fit the pooled maps and choose the noise and rate hyperparameters on the training runs.
 
-        Parameters
-        ----------
-        X : array of shape (n_sequences, n_input_steps, n_params) or (n_sequences, n_input_steps)
-        Y : array of shape (n_sequences, m, n_params), (n_sequences, m) or (n_sequences,)
-        validation_data : None
-            Accepted for a uniform interface with :class:`LinearFarcaster`; unused (every fit is closed form).
+        Every pass reads the data slab by slab. The search runs on at most ``search_params`` parameters
+        (whole chunk-aligned pieces of whole blocks, spread over the vector) and keeps their fixed-point
+        forecasts (n_sequences x m x search_params values); with more parameters, the chosen setting is
+        refitted on all of them in two more passes.
         """
-        self._check_params()
-        device = self._check_runtime_params()
-        X, Y = self._validate_fit_data(X, Y)
         horizon = self._target_horizon(Y.shape[1])
         Y = Y[:, :horizon]
         selector = FirstLastSelector() if self.selector is None else clone(self.selector)
         selector.fit_steps(X.shape[1])
-        self.device_ = device
         self.block_size_ = min(self.block_size, X.shape[2])
+        steps = selector.steps_
 
-        linear = self._linear(selector).fit(X, Y)
-        # The search runs on at most search_params parameters (whole blocks spread over the vector).
-        X_search, Y_search = self._search_subset(X, Y)
-        subset = X_search is not X
-        linear_search = self._linear(selector).fit(X_search, Y_search) if subset else linear
-        residual = Y_search - linear_search.predict(X_search)
-        candidates = self._candidates(X_search, Y_search, device)
+        ranges = self._search_ranges(X)
+        search = self._reader(X, Y, device=fit.device, ranges=ranges, slab_size=self.slab_size)
+        cache = []  # the search's fixed-point forecasts, one per dynamics slab
+        W_linear = self._pooled_maps(search, steps, horizon)
+        candidates = self._candidates(search, fit.device)
         best, self.search_ = None, []
         for config in tqdm(candidates, disable=self.verbose == 0, desc="search", leave=False):
-            dynamics_linear, coef, mse = self._fit_stack(X_search, residual, selector, config)
+            cache.clear()
+            W_dynamics = self._pooled_maps(search, steps, horizon, config, cache)
+            coef, mse = self._stack(search, steps, W_linear, W_dynamics, config, cache)
             self.search_.append({**dict(zip(("kappa", "rate", "rate_std", "gamma"), config)), "train_mse": mse})
             if best is None or mse < best[0]:
-                best = (mse, config, dynamics_linear, coef)
-        _, config, self.dynamics_linear_, self.stack_coef_ = best
-        if subset:
-            self.dynamics_linear_, self.stack_coef_, _ = self._fit_stack(X, Y - linear.predict(X), selector, config)
+                best = (mse, config, W_dynamics, coef)
+        _, config, W_dynamics, coef = best
+        cache.clear()
+        if ranges is not None:  # refit the pooled maps and the stacking weights on every parameter
+            everything = self._reader(X, Y, device=fit.device, slab_size=self.slab_size)
+            W_both = self._pooled_maps(everything, steps, horizon, config, both=True)
+            W_linear, W_dynamics = W_both[:, :horizon], W_both[:, horizon:]
+            coef, _ = self._stack(everything, steps, W_linear, W_dynamics, config, mse=False)
         self.kappa_, self.rate_, self.rate_std_, self.gamma_ = config
-        self.linear_ = linear
+        self.linear_ = self._linear(selector, W_linear, X, horizon)
+        self.dynamics_linear_ = self._linear(selector, W_dynamics, X, horizon)
+        self.stack_coef_ = coef
         self.selector_ = selector
-        self.steps_ = linear.steps_
+        self.steps_ = steps
         self.horizon_ = horizon
-        return self
 
-    def _fit_stack(self, X, residual, selector, config):
-        """The pooled map of the fixed-point forecast, and the weight of what it adds to the residual."""
-        F = self._dynamics(X, residual.shape[1], *config)
-        dynamics_linear = self._linear(selector).fit(X, F)
-        new_part = F - dynamics_linear.predict(X)
-        coef = self._stack(new_part, residual)
-        return dynamics_linear, coef, float(np.mean((residual - coef[None, :, None] * new_part) ** 2))
+    def _search_ranges(self, X):
+        """The parameters the search sees: None for all, else pieces of whole blocks (and whole chunks of a
+        lazy X) spread evenly over the vector, at most ``search_params`` of them."""
+        b, n_params = self.block_size_, X.shape[2]
+        piece = b
+        chunk = getattr(X, "param_chunk", None)
+        if chunk and np.lcm(b, int(chunk)) <= self.search_params:
+            piece = int(np.lcm(b, int(chunk)))
+        keep = self.search_params // piece
+        if n_params <= self.search_params or keep == 0:
+            return None
+        starts = np.unique(np.linspace(0, n_params // piece - 1, keep).round().astype(int)) * piece
+        return [slice(int(start), int(start) + piece) for start in starts]
 
-    def _search_subset(self, X, Y):
-        b = self.block_size_
-        n_blocks, keep = X.shape[2] // b, self.search_params // b
-        if X.shape[2] <= self.search_params or keep == 0:
-            return X, Y
-        blocks = np.unique(np.linspace(0, n_blocks - 1, keep).round().astype(int))
-        params = (blocks[:, None] * b + np.arange(b)[None, :]).ravel()
-        return X[:, :, params], Y[:, :, params]
+    def _slab_rows(self, reader):
+        """Yield ``(x, y)`` in dynamics slabs: whole blocks whose rate-grid tensors stay about one slab."""
+        size = self._slab_size(None)
+        with contextlib.closing(reader.blocks()) as blocks:
+            for _, x, y in blocks:
+                for start in range(0, x.shape[2], size):
+                    yield x[:, :, start:start + size], y[:, :, start:start + size]
 
-    def _check_params(self):
-        if self.selector is not None and not isinstance(self.selector, _BaseSelector):
-            raise TypeError(f"selector must be a weightcast step selector or None, got {self.selector!r}")
-        _check_positive_int(self.block_size, "block_size")
-        _check_positive_int(self.n_rates, "n_rates", minimum=2)
-        _check_positive_int(self.search_params, "search_params")
-        for name in ("kappa", "rate", "rate_std", "gamma", "alpha"):
-            value = getattr(self, name)
-            if value is None and name != "alpha":
-                continue
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-                raise TypeError(f"{name} must be a finite real number{'' if name == 'alpha' else ' or None'}, "
-                                f"got {value!r}")
-            non_negative = name in ("alpha", "gamma")
-            if value < 0 or (value == 0 and not non_negative):
-                raise ValueError(f"{name} must be {'>= 0' if non_negative else '> 0'}, got {value}")
-        if self.rate is not None and self.rate >= 1:
-            raise ValueError(f"rate must be < 1 (a per-step contraction), got {self.rate}")
+    def _pooled_maps(self, reader, steps, horizon, config=None, cache=None, both=False):
+        """Least squares from the selected input steps to Y (``config`` None), to the fixed-point forecast
+        of ``config``, or (``both``) to both at once; one pass, streaming QR. ``cache`` collects the forecasts."""
+        n_targets = horizon * (2 if both else 1)
+        solver = StreamingLeastSquares(len(steps), n_targets, alpha=self.alpha, device=self.device_)
+        for x, y in self._slab_rows(reader):
+            targets = []
+            if config is None or both:
+                targets.append(y)
+            if config is not None:
+                F = self._dynamics_rows(x.to(torch.float64).permute(0, 2, 1), horizon, *config).permute(0, 2, 1)
+                targets.append(F)
+                if cache is not None:
+                    cache.append(F)
+            T = torch.cat([t.to(torch.float64) for t in targets], dim=1) if len(targets) > 1 else targets[0]
+            for Z, T_rows in least_squares_rows(x[:, steps], T, self.device_):
+                solver.update(Z, T_rows)
+        if not solver.finite():
+            reader.find_non_finite()
+        return solver.solve()
 
-    def _linear(self, selector):
-        return LinearFarcaster(selector=selector, solver="lstsq", alpha=self.alpha, slab_size=self.slab_size,
-                               device=self.device)
+    def _stack(self, reader, steps, W_linear, W_dynamics, config, cache=None, mse=True):
+        """Least-squares weight, per output step, of the fixed-point forecast's new part (what the pooled map
+        of the forecast does not explain) on the pooled map's residual; and the training MSE of the stack.
 
-    @staticmethod
-    def _stack(new_part, residual):
-        """Least-squares weight of the new part at each output step (0 where it is identically zero)."""
-        num = np.einsum("nkp,nkp->k", new_part, residual)
-        den = np.einsum("nkp,nkp->k", new_part, new_part)
-        scale = np.einsum("nkp,nkp->k", residual, residual) + _TINY
-        return np.where(den > 1e-24 * scale, num / np.where(den > 0, den, 1.0), 0.0)
+        One pass of small per-slab sums. The MSE is summed without cancellation: per slab, the squared error
+        at the slab's own best weight plus the slab's sum of squares of the new part times the squared
+        distance to the weight chosen.
+        """
+        horizon = W_linear.shape[1]
+        f64 = dict(device=self.device_, dtype=torch.float64)
+        W_linear, W_dynamics = torch.as_tensor(W_linear, **f64), torch.as_tensor(W_dynamics, **f64)
+        num, den, scale = (torch.zeros(horizon, **f64) for _ in range(3))
+        parts, n_values = [], 0
+        for i, (x, y) in enumerate(self._slab_rows(reader)):
+            x = x.to(torch.float64)
+            inputs = x[:, steps].transpose(0, 1)
+            residual = y.to(torch.float64) - _forecast(inputs, W_linear).transpose(0, 1)
+            if cache:
+                F = cache[i]
+            else:
+                F = self._dynamics_rows(x.permute(0, 2, 1), horizon, *config).permute(0, 2, 1)
+            new = F - _forecast(inputs, W_dynamics).transpose(0, 1)
+            slab_num, slab_den = (new * residual).sum(dim=(0, 2)), (new * new).sum(dim=(0, 2))
+            num, den, scale = num + slab_num, den + slab_den, scale + (residual * residual).sum(dim=(0, 2))
+            if mse:
+                best = torch.where(slab_den > 0, slab_num / torch.where(slab_den > 0, slab_den, 1.0), 0.0)
+                error = ((residual - best[None, :, None] * new) ** 2).sum(dim=(0, 2))
+                parts.append((best, error, slab_den))
+                n_values += residual.numel()
+        num, den, scale = num.cpu().numpy(), den.cpu().numpy(), scale.cpu().numpy() + _TINY
+        # 0 where the new part is identically zero
+        coef = np.where(den > 1e-24 * scale, num / np.where(den > 0, den, 1.0), 0.0)
+        if not mse:
+            return coef, None
+        coef_t = torch.as_tensor(coef, **f64)
+        total = sum(float((error + slab_den * (coef_t - best) ** 2).sum()) for best, error, slab_den in parts)
+        return coef, total / n_values
 
-    def _slabs(self, n_params):
+    def _linear(self, selector, W, X, horizon):
+        """A fitted :class:`LinearFarcaster` holding the pooled map ``W`` (the ``linear_`` attributes)."""
+        linear = LinearFarcaster(selector=selector, solver="lstsq", alpha=self.alpha, slab_size=self.slab_size,
+                                 device=self.device)
+        linear.n_features_in_, linear.n_params_in_ = X.shape[1], X.shape[2]
+        linear._y_ndim = linear._X_ndim = 3
+        linear.device_ = self.device_
+        linear._set_solution(W, selector, horizon)
+        return linear
+
+    def _slab_size(self, n_params):
         """Slabs of whole blocks whose rate-grid tensors (n_rates x parameters x steps) hold about as many
         numbers as a slab of the linear farcasters' rows (slab_size x steps)."""
         b = self.block_size_
-        return iter_param_slabs(n_params, max(b, self.slab_size // self.n_rates // b * b))
+        return max(b, self.slab_size // self.n_rates // b * b)
 
-    def _dynamics(self, X, m, kappa, rate, rate_std, gamma):
-        """The fixed-point forecast of every sequence, shaped (n_sequences, m, n_params)."""
-        out = np.empty((X.shape[0], m, X.shape[2]), dtype=np.float64)
-        everything = np.arange(X.shape[0])
-        for params in self._slabs(X.shape[2]):
-            rows = read_rows(X, everything, slice(None), params, self.device_, torch.float64)  # (n, p, T)
-            F = self._dynamics_rows(rows, m, kappa, rate, rate_std, gamma)
-            out[:, :, params] = F.permute(0, 2, 1).cpu().numpy()
-        return out
+    def _slab_unit(self):
+        return self.block_size_
 
     def _dynamics_rows(self, rows, m, kappa, rate, rate_std, gamma):
         n_seq, p, n1 = rows.shape
@@ -335,12 +387,13 @@ class FixedPointFarcaster(BaseForecaster):
                 parts.append(F.reshape(n_seq, stop - start, m))
         return torch.cat(parts, dim=1)
 
-    def _candidates(self, X, Y, device):
+    def _candidates(self, reader, device):
         """Hyperparameter settings to try: the given values, else a grid around anchors from the data."""
         gammas = _GAMMAS if self.gamma is None else (float(self.gamma),)
         if None not in (self.kappa, self.rate, self.rate_std):
             return [(float(self.kappa), float(self.rate), float(self.rate_std), g) for g in gammas]
-        kappa0, rate0 = self._anchors(X, Y, device)
+        with contextlib.closing(self._slab_rows(reader)) as rows:
+            kappa0, rate0 = self._anchors(*next(rows), device)
         kappas = [float(self.kappa)] if self.kappa is not None else [kappa0 * f for f in _KAPPA_FACTORS]
         rates = [float(self.rate)] if self.rate is not None else [min(rate0 * f, 0.9) for f in _RATE_FACTORS]
         grid = []
@@ -350,15 +403,14 @@ class FixedPointFarcaster(BaseForecaster):
                 grid.extend((kappa, rate, std, g) for std in stds for g in gammas)
         return grid
 
-    def _anchors(self, X, Y, device):
-        """Typical rate and noise-to-distance ratio of the training runs' whole trajectories (first slab).
+    def _anchors(self, x, y, device):
+        """Typical rate and noise-to-distance ratio of the training runs' whole trajectories, from the blocks
+        ``x`` and ``y`` of the first dynamics slab.
 
         Per coordinate, w_{t+1} = a w_t + c by least squares gives the rate 1 - a and the fixed point
         c / (1 - a); per block, kappa^2 = sum |e_t|^2 / sum |w_t - mu|^2. Medians over the slab.
         """
-        params = next(iter(self._slabs(X.shape[2])))
-        S = np.concatenate([X[:, :, params], Y[:, :, params]], axis=1)
-        S = torch.as_tensor(S, device=device, dtype=torch.float64).permute(0, 2, 1)       # (n, p, T)
+        S = torch.cat([x.to(torch.float64), y.to(torch.float64)], dim=1).to(device).permute(0, 2, 1)  # (n, p, T)
         prev, nxt = S[..., :-1], S[..., 1:]
         prev_c, nxt_c = prev - prev.mean(-1, keepdim=True), nxt - nxt.mean(-1, keepdim=True)
         a = (prev_c * nxt_c).sum(-1) / (prev_c ** 2).sum(-1).clamp_min(_TINY)
@@ -382,24 +434,23 @@ class FixedPointFarcaster(BaseForecaster):
         kappa0 = kappa0 if np.isfinite(kappa0) and kappa0 > 0 else 1.0
         return kappa0, min(max(rate0, 1e-6), 0.9)
 
-    # ------------------------------------------------------------------ predict
-    def predict(self, X, m=None):
-        """Forecast the next ``m`` steps of each sequence.
+    # ------------------------------------------------------------------ forecast
+    def _forecast_dtype(self, dtype):
+        return torch.float64
 
-        Parameters
-        ----------
-        X : array of shape (n_sequences, n_input_steps, n_params) or (n_sequences, n_input_steps)
-        m : int or None, default=None
-            Steps to forecast, at most the fitted horizon.
+    def _slab_forecast(self, m, device, dtype):
+        """Forecast = pooled map + stack weight x (fixed-point forecast - its pooled map), per slab."""
+        f64 = dict(device=device, dtype=torch.float64)
+        W_linear = torch.as_tensor(np.vstack([self.linear_.coef_, self.linear_.intercept_[None]])[:, :m], **f64)
+        W_dynamics = torch.as_tensor(np.vstack([self.dynamics_linear_.coef_,
+                                                self.dynamics_linear_.intercept_[None]])[:, :m], **f64)
+        coef = torch.as_tensor(self.stack_coef_[:m], **f64)[None, :, None]
+        config = (self.kappa_, self.rate_, self.rate_std_, self.gamma_)
 
-        Returns
-        -------
-        Y_pred : array of shape (n_sequences, m, n_params), or lifted like the ``X``/``Y`` of fit.
-        """
-        X, X_ndim = self._validate_predict_data(X)
-        m = self._predict_horizon(m)
-        self._check_runtime_params()
-        F = self._dynamics(X, m, self.kappa_, self.rate_, self.rate_std_, self.gamma_)
-        new_part = F - self.dynamics_linear_.predict(X, m=m)
-        Y_pred = self.linear_.predict(X, m=m) + self.stack_coef_[None, :m, None] * new_part
-        return self._format_prediction(Y_pred.astype(X.dtype, copy=False), X_ndim)
+        def forecast(x):
+            inputs = x[:, self.steps_].transpose(0, 1)
+            F = self._dynamics_rows(x.permute(0, 2, 1), m, *config).permute(0, 2, 1)
+            new = F - _forecast(inputs, W_dynamics).transpose(0, 1)
+            return _forecast(inputs, W_linear).transpose(0, 1) + coef * new
+
+        return forecast

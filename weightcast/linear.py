@@ -11,7 +11,7 @@ selected input steps of that coordinate. Two solvers fit ``coef_`` (n_in, m) and
   (``init="default"``, the paper's protocol).
 """
 
-import numbers
+import os
 
 import numpy as np
 import scipy.linalg
@@ -19,59 +19,203 @@ import torch
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
-from .base import (BaseForecaster, aligned_slab_size, atomic_fit, is_lazy, iter_param_slabs, read_block,
-                   read_rows, _check_positive_int)
-from .distributed import LOCAL, collective_fit
-from .selection import AllSelector, FirstLastSelector, IntrospectionSelector, LastSelector, _BaseSelector
+from .base import BaseForecaster, data_dtype
+from .constraints import Boolean, Integer, Options, Real
+from .distributed import LOCAL
+from .selection import SELECTOR, AllSelector, FirstLastSelector, IntrospectionSelector, LastSelector, \
+    SampledSelector
 
-__all__ = ["LinearFarcaster", "LFD2Forecaster", "LFNForecaster", "LFSForecaster", "LFLForecaster"]
+__all__ = ["LinearFarcaster", "LFD2Forecaster", "LFNForecaster", "LFSForecaster", "LFLForecaster",
+           "StreamingLeastSquares", "paper_gradient"]
 
 
 # Rows per QR update of the exact solver on the CPU: [R; block] stays in cache and reuses its memory.
 _QR_BLOCK = 8192
+# Rows of one update that each thread of the CPU solver gets at least (fewer: one thread does all).
+_THREAD_ROWS = 4 * _QR_BLOCK
+# Values per part of a slab in the paper solver's passes on the CPU (4 MB of float32: few calls, still in cache).
+_CACHE_VALUES = 2 ** 20
+
+_POOL = []  # the CPU solver's worker threads, started on first use and shared by every fit
+_BLAS = []  # a threadpoolctl controller of the BLAS libraries, made on first use
 
 
-class _Rows:
-    """The selected input steps and the target steps of some sequences, one parameter slab at a time.
+def _thread_pool():
+    if not _POOL:
+        from concurrent.futures import ThreadPoolExecutor
 
-    Blocks come time-major, as weight files store them: ``Xt`` (n_in, n_seqs, n_params_slab) and ``Tt``
-    (m, n_seqs, n_params_slab), on the device, in ``dtype`` (None keeps the data's own). A slab of a lazy
-    file is whole chunks. When one slab holds every parameter the data is read once and kept.
+        _POOL.append(ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="weightcast-qr"))
+    return _POOL[0]
+
+
+def _one_blas_thread():
+    """A context in which BLAS and LAPACK run one thread each. The CPU solver's calls are small (cache-sized
+    blocks): a multi-threaded BLAS loses far more in synchronisation than it gains on them (40 times slower
+    for LFN on a busy two-core machine); the solver shares the rows between its own threads instead."""
+    if not _BLAS:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0].limit(limits=1, user_api="blas")
+
+
+class StreamingLeastSquares:
+    """Exact (ridge) least squares of targets on [inputs, 1], one block of rows at a time: a streaming QR.
+
+    R and Q^T T of the rows seen so far are updated by the QR of [R; new rows] in float64, so the data are
+    read once, never held in float64 beyond one block, and the normal equations (which lose about five
+    digits on nearly collinear inputs) are never formed. On the CPU each update is LAPACK's QR of a
+    triangle over a block of rows (``dtpqrt``, blocks that stay in cache); the rows of a large update are
+    shared between ``n_threads`` threads, each factoring its own part, and their factors are merged by
+    one more QR of the stacked triangles (as the ranks of a distributed fit are). On an accelerator,
+    torch's QR of a whole slab.
+
+    Parameters
+    ----------
+    n_in, horizon : int
+        Input columns and target columns.
+    fit_intercept : bool
+        Add a column of ones (the intercept, not penalised).
+    alpha : float
+        Ridge penalty on the input coefficients, ``||Z w - t||^2 + alpha ||w||^2``.
+    device : torch.device
+    ridge_rows : bool
+        Add the ridge rows (False on all ranks but one of a distributed fit: they count once).
+    n_threads : int or None
+        Threads of the CPU solver; None: torch's (``torch.get_num_threads()``).
     """
 
-    def __init__(self, X, Y, steps, slab_size, device, dtype=None, progress=False):
-        self.X, self.Y, self.steps = X, Y, steps
-        self.device, self.dtype, self.progress = device, dtype, progress
-        self._buffers = {"X": None, "Y": None}  # slab buffers reused from one slab to the next
-        self.slabs = list(iter_param_slabs(X.shape[2], aligned_slab_size(X, slab_size)))
-        self._cached = self._read(np.arange(X.shape[0]), self.slabs[0]) if len(self.slabs) == 1 else None
+    def __init__(self, n_in, horizon, *, fit_intercept=True, alpha=0.0, device=torch.device("cpu"), ridge_rows=True,
+                 n_threads=None):
+        self.n_in, self.horizon = n_in, horizon
+        self.n_fit = n_in + 1 if fit_intercept else n_in  # columns of [inputs, 1] that are fitted
+        self.fit_intercept = fit_intercept
+        self.device = device
+        self.n_threads = torch.get_num_threads() if n_threads is None else int(n_threads)
+        R = np.zeros((self.n_fit, self.n_fit))
+        if ridge_rows:
+            R[:n_in, :n_in] = np.sqrt(alpha) * np.eye(n_in)
+        self.R, self.QtY = torch.as_tensor(R, device=device), torch.zeros(self.n_fit, horizon, dtype=torch.float64,
+                                                                          device=device)
+        self._buffers = []  # per CPU thread: its reused block buffers
 
-    def _tensor(self, block):
-        return torch.from_numpy(block).to(device=self.device, dtype=self.dtype).transpose(0, 1)
+    def update(self, Z, T):
+        """Add rows: ``Z`` of shape (n_in, n_rows) and ``T`` (horizon, n_rows), any float dtype, on the device."""
+        if self.device.type == "cpu":
+            self._update_cpu(Z.numpy(), T.numpy())
+        else:
+            self._update_device(Z, T)
 
-    def _read(self, seqs, params, reuse=False):
-        blocks = []
-        for name, data, steps in (("X", self.X, self.steps), ("Y", self.Y, slice(None))):
-            if data is None:
-                blocks.append(None)
-                continue
-            block = read_block(data, seqs, steps, params, out=self._buffers[name] if reuse else None)
-            if reuse and block.base is None:
-                self._buffers[name] = block
-            blocks.append(self._tensor(block))
-        return tuple(blocks)
+    def _update_cpu(self, Z, T):
+        n_rows = Z.shape[1]
+        n_parts = max(1, min(self.n_threads, n_rows // _THREAD_ROWS))
+        R, QtY = np.asfortranarray(self.R.numpy()), self.QtY.numpy().copy()
+        with _one_blas_thread():
+            if n_parts == 1:
+                R, QtY = self._blocks_cpu(0, R, QtY, Z, T)
+            else:  # whole blocks per thread; the first continues the factors so far, the others start empty
+                cuts = [part * n_rows // n_parts // _QR_BLOCK * _QR_BLOCK for part in range(n_parts)] + [n_rows]
+                starts = [(R, QtY)] + [(np.zeros((self.n_fit, self.n_fit), order="F"),  # updated in place
+                                        np.zeros((self.n_fit, self.horizon))) for _ in range(n_parts - 1)]
+                self._buffers += [None] * (n_parts - len(self._buffers))
+                futures = [_thread_pool().submit(self._blocks_cpu, part, *starts[part],
+                                                 Z[:, cuts[part]:cuts[part + 1]], T[:, cuts[part]:cuts[part + 1]])
+                           for part in range(n_parts)]
+                R, QtY = _merge_factors([future.result() for future in futures])
+        self.R, self.QtY = torch.from_numpy(R), torch.from_numpy(np.ascontiguousarray(QtY))
 
-    def blocks(self, seqs, desc=None):
-        """Yield ``(Xt, Tt)`` for the sequences ``seqs`` (sorted indices), slab by slab."""
-        if self._cached is not None:
-            Xt, Tt = self._cached
-            if not np.array_equal(seqs, np.arange(Xt.shape[1])):
-                index = torch.as_tensor(seqs, device=self.device)
-                Xt, Tt = Xt[:, index], None if Tt is None else Tt[:, index]
-            yield Xt, Tt
-            return
-        for params in tqdm(self.slabs, desc=desc, disable=not (self.progress and desc), leave=False):
-            yield self._read(np.asarray(seqs), params, reuse=True)  # each block is used before the next
+    def _blocks_cpu(self, part, R, QtY, Z, T):
+        """Update the factors ``R`` (Fortran-ordered, overwritten) and ``QtY`` with the rows of Z and T, one
+        cache-sized block at a time, in the buffers of thread ``part``; returns the new (R, QtY)."""
+        from scipy.linalg.lapack import dtpqrt
+
+        if not self._buffers:
+            self._buffers.append(None)
+        if self._buffers[part] is None:  # rows of [Z, 1] as columns: the transposed block is the
+            self._buffers[part] = (np.empty((self.n_fit, _QR_BLOCK)), np.empty((self.horizon, _QR_BLOCK)))
+        Zb, Tb = self._buffers[part]  # Fortran-ordered matrix LAPACK reads
+        n_rows, n_in, n_fit = Z.shape[1], self.n_in, self.n_fit
+        # Every step releases the GIL (the casts, dtpqrt, np.dot; not numpy's @), so threads run in parallel.
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf reach the factors: see finite()
+            for start in range(0, n_rows, _QR_BLOCK):
+                rows = min(_QR_BLOCK, n_rows - start)
+                block, targets = Zb[:, :rows], Tb[:, :rows]
+                block[:n_in] = Z[:, start:start + rows]  # the cast to float64, in cache
+                if self.fit_intercept:
+                    block[n_in] = 1  # (dtpqrt leaves its reflectors in the buffer)
+                targets[...] = T[:, start:start + rows]
+                # [R; block^T] = Q [R'; 0] with Q = I - [I; V] Tf [I; V]^T: only the top of Q^T [QtY; T] is kept.
+                R, V, Tf, info = dtpqrt(0, n_fit, R, block.T, overwrite_a=True, overwrite_b=True)
+                QtY -= np.dot(Tf.T, QtY + np.dot(targets, V).T)
+        return np.triu(R), QtY
+
+    def _update_device(self, Z, T):
+        f64 = dict(device=self.device, dtype=torch.float64)
+        A = torch.empty(self.n_fit + Z.shape[1], self.n_fit, **f64)  # [R; Z] (a whole slab: GPUs like it big)
+        A[:self.n_fit] = self.R
+        A[self.n_fit:, :self.n_in] = Z.T
+        if self.fit_intercept:
+            A[self.n_fit:, self.n_in] = 1
+        Q, self.R = torch.linalg.qr(A)
+        self.QtY = Q[:self.n_fit].T @ self.QtY + Q[self.n_fit:].T @ T.T.to(torch.float64)
+
+    def finite(self):
+        """False when a NaN or inf reached the factors (from the data, or an overflow)."""
+        return bool(torch.isfinite(self.R).all() and torch.isfinite(self.QtY).all())
+
+    def solve(self, reducer=LOCAL):
+        """The solution W of shape (n_in + 1, horizon), intercept last (0 without one), as a float64 array."""
+        R, QtY = reducer.combine_qr(self.R, self.QtY)  # other ranks' rows
+        # R is tiny: solve on the CPU with an SVD-based solver that tolerates rank deficiency.
+        R, QtY = R.cpu().numpy(), QtY.cpu().numpy()
+        if not (np.all(np.isfinite(R)) and np.all(np.isfinite(QtY))):
+            raise ValueError("the least-squares factors overflow float64: the data are too large; rescale X and Y")
+        solution = scipy.linalg.lstsq(R, QtY, lapack_driver="gelsd")[0]
+        W = np.zeros((self.n_in + 1, self.horizon))
+        W[:self.n_fit] = solution
+        return W
+
+
+def _merge_factors(factors):
+    """One (R, Q^T T) for the rows behind several: the QR of the stacked [R_i, (Q^T T)_i] (no normal equations)."""
+    stacked = np.vstack([np.hstack(pair) for pair in factors])
+    n_fit = factors[0][0].shape[0]
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf are detected later (finite())
+        Q, R = np.linalg.qr(stacked[:, :n_fit])
+    return np.asfortranarray(R), Q.T @ stacked[:, n_fit:]
+
+
+def design_rows(x, steps):
+    """The time-major design rows of a block x (n_sequences, n_steps, n_params): (n_in, n_sequences * n_params)."""
+    selected = x if steps is None else x[:, steps]
+    return selected.transpose(0, 1).reshape(selected.shape[1], -1)
+
+
+def least_squares_rows(x, y, device):
+    """Yield ``(Z, T)`` for :meth:`StreamingLeastSquares.update` from blocks x, y (n_sequences, steps, slab):
+    on the CPU, wide slabs one sequence at a time (views: a slab-sized copy costs more in fresh pages than
+    the QR saves in calls), otherwise the whole block at once."""
+    if device.type == "cpu" and (x.shape[0] == 1 or x.shape[2] >= _QR_BLOCK // 4):
+        for seq in range(x.shape[0]):
+            yield x[seq], y[seq]
+    else:
+        yield design_rows(x, None), design_rows(y, None)
+
+
+def time_major(blocks, piece=None):
+    """``(slab, x, y)`` blocks as the time-major pairs ``(x, y)`` (n_steps, n_sequences, n_params) that
+    :func:`paper_gradient` and the residuals take; with ``piece``, cut into parts of at most that many
+    parameters (so that the passes over a part stay in cache)."""
+    for _, x, y in blocks:
+        step = x.shape[2] if piece is None else piece
+        for start in range(0, x.shape[2], step):
+            part = slice(start, start + step)
+            yield x[:, :, part].transpose(0, 1), None if y is None else y[:, :, part].transpose(0, 1)
+
+
+def _piece(device, n_sequences, horizon):
+    """Parameters per part of a slab in the paper solver's passes: cache-sized on the CPU, whole slabs elsewhere."""
+    return max(1, _CACHE_VALUES // max(1, n_sequences * horizon)) if device.type == "cpu" else None
 
 
 def _forecast(Xt, W, out=None):
@@ -86,10 +230,21 @@ def _forecast(Xt, W, out=None):
     return pred.view((W.shape[1],) + tuple(Xt.shape[1:]))
 
 
-def _residual_norm(Xt, Tt, W, power, out=None):
-    """sum |Xt-forecast - Tt| ** power (1 or 2) and the residual tensor, without temporaries."""
+def _abs_sum(values, scratch):
+    """sum |values|, through the reused buffer ``scratch[0]`` (torch's own L1 norm is several times slower)."""
+    if scratch[0] is None or scratch[0].shape != values.shape or scratch[0].dtype != values.dtype:
+        scratch[0] = torch.empty_like(values)
+    return torch.abs(values, out=scratch[0]).sum()
+
+
+def _residual_norm(Xt, Tt, W, power, out=None, scratch=None):
+    """sum |Xt-forecast - Tt| ** power (1 or 2), a float64 scalar tensor on the data's device (so that a loop over
+    slabs never waits for an accelerator), and the residual tensor, without temporaries (``scratch``: a
+    one-item list holding a reused buffer, for the L1 norm)."""
     residual = _forecast(Xt, W, out).sub_(Tt)
-    return float(torch.linalg.vector_norm(residual, ord=power)) ** power, residual
+    if power == 2:
+        return torch.linalg.vector_norm(residual).double() ** 2, residual
+    return _abs_sum(residual, [None] if scratch is None else scratch).double(), residual
 
 
 def paper_gradient(W, blocks, first_change, beta, n_params, reducer=LOCAL, power=None):
@@ -102,7 +257,7 @@ def paper_gradient(W, blocks, first_change, beta, n_params, reducer=LOCAL, power
     Parameters
     ----------
     W : tensor (n_in + 1, m), the map with the intercept as last row.
-    blocks : iterable of (Xt, Tt), the batch's time-major blocks (``_Rows.blocks``), one per slab.
+    blocks : iterable of (Xt, Tt), the batch's time-major blocks (:func:`time_major`), one per slab.
     first_change : tensor (batch,) of ||w_1 - w_0||_1, or None for no penalty.
     beta : float
     n_params : int, parameters per sequence (the mean of L_pred runs over all of them).
@@ -118,14 +273,15 @@ def paper_gradient(W, blocks, first_change, beta, n_params, reducer=LOCAL, power
     """
     grad = torch.zeros_like(W)
     penalised = first_change is not None and W.shape[1] >= 2
-    n_sequences, l1_total, power_total, change, change_grad = 0, 0.0, 0.0, 0.0, 0.0
-    residual = None
+    n_sequences, change, change_grad = 0, 0.0, 0.0
+    l1_total = power_total = torch.zeros((), dtype=torch.float64, device=W.device)  # no host sync per slab
+    residual, scratch = None, [None]
     for Xt, Tt in blocks:
         n_sequences = Xt.shape[1]
-        l1, residual = _residual_norm(Xt, Tt, W, 1, out=residual)  # residual: (m, n_sequences, slab)
-        l1_total += l1
+        l1, residual = _residual_norm(Xt, Tt, W, 1, out=residual, scratch=scratch)  # (m, n_sequences, slab)
+        l1_total = l1_total + l1
         if power == 2:
-            power_total += float(torch.linalg.vector_norm(residual)) ** 2
+            power_total = power_total + torch.linalg.vector_norm(residual).double() ** 2
         sign = residual.sign_()
         grad[:-1] += Xt.reshape(Xt.shape[0], -1) @ sign.view(sign.shape[0], -1).T
         grad[-1] += sign.sum(dim=(1, 2))
@@ -136,7 +292,7 @@ def paper_gradient(W, blocks, first_change, beta, n_params, reducer=LOCAL, power
             change_grad = change_grad + torch.cat([torch.einsum("knp,np->nk", Xt, last_sign),
                                                    last_sign.sum(dim=1)[:, None]], dim=1)
     grad, l1_total, power_total, change, change_grad = reducer.sum(  # other ranks' parameters
-        grad, l1_total, power_total, change, change_grad)
+        grad, float(l1_total), float(power_total), change, change_grad)
     grad /= n_sequences * n_params * W.shape[1]
     if penalised:
         active = (change > first_change).to(W.dtype)
@@ -226,6 +382,16 @@ class LinearFarcaster(BaseForecaster):
     True
     """
 
+    _parameter_constraints = {
+        "selector": SELECTOR,
+        "solver": Options("paper", "lstsq"),
+        "init": Options("lstsq", "default"),
+        "alpha": Real(low=0),
+        "beta": Real(low=0),
+        "fit_intercept": Boolean(),
+        "validation_loss": Options("l1", "mse"),
+    }
+
     def __init__(self, selector=None, m=None, solver="paper", init="lstsq", alpha=0.0, beta=1e-6,
                  fit_intercept=True, lr=1e-3, batch_size=32, max_epochs=1000, patience=5,
                  validation_fraction=0.2, validation_loss="l1", slab_size=1_048_576, device="auto",
@@ -265,24 +431,10 @@ class LinearFarcaster(BaseForecaster):
         return tags
 
     # ------------------------------------------------------------------ fit
-    @atomic_fit
-    @collective_fit
-    def fit(self, X, Y, validation_data=None, *, reducer=None):
-        """Fit the map from the input window ``X`` to the target steps ``Y``.
+    _collective = True  # fit(..., reducer=TorchDistributedReducer()) combines the ranks' parameters
 
-        Parameters
-        ----------
-        X : array of shape (n_sequences, n_input_steps, n_params) or (n_sequences, n_input_steps)
-        Y : array of shape (n_sequences, m, n_params), (n_sequences, m) or (n_sequences,)
-        validation_data : tuple (X_val, Y_val) or None
-            Sequences for the paper solver's early stopping. None holds out ``validation_fraction``.
-        reducer : None, LocalReducer or TorchDistributedReducer (:mod:`weightcast.distributed`)
-            Fit across the ranks of a torch.distributed job, each holding its own parameters of the
-            same sequences; every rank gets the same fit (see docs/distributed.md). None: one process.
-        """
-        self._check_params()
-        device = self._check_runtime_params()
-        X, Y = self._validate_fit_data(X, Y)
+    def _fit(self, X, Y, fit):
+        device, reducer = fit.device, fit.reducer
         horizon = self._target_horizon(Y.shape[1])
         Y = Y[:, :horizon]
         selector = self._default_selector() if self.selector is None else clone(self.selector)
@@ -299,45 +451,21 @@ class LinearFarcaster(BaseForecaster):
             if self.beta > 0 and horizon >= 2 and X.shape[1] < 2:
                 raise ValueError(f"beta={self.beta} > 0 needs w_0 and w_1 for the gradient penalty, but X has "
                                  f"{X.shape[1]} input step(s) (n_features={X.shape[1]}); set beta=0")
-            W, history = self._solve_paper(X, Y, steps, device, generator, validation_data, reducer)
+            W, history = self._solve_paper(X, Y, steps, device, generator, fit.validation_data, reducer)
         if not np.all(np.isfinite(W)):
-            size = ("" if is_lazy(X) or is_lazy(Y)  # not a read of a whole file just for a message
-                    else f" (largest magnitude {max(np.abs(X).max(), np.abs(Y).max()):.3g})")
-            raise ValueError(f"the {self.solver!r} solver produced non-finite coefficients: the data{size} "
-                             "overflow its float32/float64 arithmetic; rescale X and Y")
+            raise ValueError(f"the {self.solver!r} solver produced non-finite coefficients: the data overflow "
+                             "its float32/float64 arithmetic; rescale X and Y")
+        self._set_solution(W, selector, horizon, history)
 
+    def _set_solution(self, W, selector, horizon, history=()):
+        """The fitted attributes of the map ``W`` (n_in + 1, horizon), intercept last."""
         self.selector_ = selector
-        self.steps_ = steps
+        self.steps_ = selector.steps_
         self.horizon_ = horizon
         self.coef_ = W[:-1]
         self.intercept_ = W[-1]
-        self.history_ = history
-        self.n_epochs_ = len(history)
-        self.device_ = device
-        return self
-
-    def _check_params(self):
-        if self.selector is not None and not isinstance(self.selector, _BaseSelector):
-            raise TypeError(f"selector must be a weightcast step selector or None, got {self.selector!r}")
-        if self.solver not in ("paper", "lstsq"):
-            raise ValueError(f"solver must be 'paper' or 'lstsq', got {self.solver!r}")
-        if self.validation_loss not in ("mse", "l1"):
-            raise ValueError(f"validation_loss must be 'mse' or 'l1', got {self.validation_loss!r}")
-        if self.init not in ("lstsq", "default"):
-            raise ValueError(f"init must be 'lstsq' or 'default', got {self.init!r}")
-        for name in ("alpha", "beta", "lr", "validation_fraction"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-                raise TypeError(f"{name} must be a finite real number, got {value!r}")
-            if value < 0:
-                raise ValueError(f"{name} must be >= 0, got {value}")
-        if not 0 < self.lr <= 1e30:  # Adam's float32 step overflows far below float64's range
-            raise ValueError(f"lr must be > 0 and at most 1e30, got {self.lr}")
-        if self.validation_fraction >= 1:
-            raise ValueError(f"validation_fraction must be < 1, got {self.validation_fraction}")
-        _check_positive_int(self.batch_size, "batch_size")
-        _check_positive_int(self.max_epochs, "max_epochs", minimum=0)
-        _check_positive_int(self.patience, "patience")
+        self.history_ = list(history)
+        self.n_epochs_ = len(self.history_)
 
     def _intercept_mask(self, n_columns, device, dtype):
         """1 for the columns of W that are fitted, 0 for a disabled intercept."""
@@ -347,47 +475,21 @@ class LinearFarcaster(BaseForecaster):
         return mask
 
     def _solve_lstsq(self, X, Y, steps, device, seqs=None, reducer=LOCAL):
-        """Exact (ridge) least squares by a streaming QR: one pass, float64, rank-deficiency safe.
+        """Exact (ridge) least squares by a streaming QR (:class:`StreamingLeastSquares`): one pass, float64.
 
-        R and Q^T Y of the rows seen so far are updated by the QR of [R; new rows], a block of rows
-        at a time, so the data is read once and never held in float64 beyond one block.
+        Y is not checked block by block: a NaN or inf reaches the factors, and only then is the data read
+        again to name it.
         """
-        seqs = np.arange(X.shape[0]) if seqs is None else seqs
-        n_in, horizon = len(steps), Y.shape[1]
-        n_fit = n_in + 1 if self.fit_intercept else n_in  # columns of [inputs, 1] that are fitted
-        f64 = dict(device=device, dtype=torch.float64)
-        R = torch.zeros(n_fit, n_fit, **f64)
-        if reducer.rank == 0:  # the ridge rows count once over all ranks
-            R[:n_in, :n_in] = float(np.sqrt(self.alpha)) * torch.eye(n_in, **f64)
-        QtY = torch.zeros(n_fit, horizon, **f64)
-        rows = _Rows(X, Y, steps, self.slab_size, device, progress=self.verbose > 0)
-        width = _QR_BLOCK if device.type == "cpu" else None  # a GPU takes a whole slab at once
-        A = B = None
-        for Xt, Tt in rows.blocks(seqs, desc="exact fit"):
-            Xt, Tt = Xt.reshape(n_in, -1), Tt.reshape(horizon, -1)
-            block = Xt.shape[1] if width is None else width
-            if A is None or A.shape[1] < n_fit + min(block, Xt.shape[1]):
-                A = torch.empty(n_fit, n_fit + min(block, Xt.shape[1]), **f64)  # [R; Z] transposed
-                B = torch.empty(horizon, A.shape[1], **f64)                      # [Q^T Y; T] transposed
-                if self.fit_intercept:
-                    A[n_in, n_fit:] = 1
-            for start in range(0, Xt.shape[1], block):
-                end = n_fit + min(block, Xt.shape[1] - start)
-                A[:, :n_fit] = R.T
-                A[:n_in, n_fit:end] = Xt[:, start:start + end - n_fit]
-                B[:, :n_fit] = QtY.T
-                B[:, n_fit:end] = Tt[:, start:start + end - n_fit]
-                Q, R = torch.linalg.qr(A[:, :end].T)
-                QtY = Q.T @ B[:, :end].T
-        R, QtY = reducer.combine_qr(R, QtY)  # other ranks' rows
-        # R is tiny: solve on the CPU with an SVD-based solver that tolerates rank deficiency.
-        R, QtY = R.cpu().numpy(), QtY.cpu().numpy()
-        if not (np.all(np.isfinite(R)) and np.all(np.isfinite(QtY))):
-            raise ValueError("the least-squares factors overflow float64: the data are too large; rescale X and Y")
-        solution = scipy.linalg.lstsq(R, QtY, lapack_driver="gelsd")[0]
-        W = np.zeros((n_in + 1, horizon))
-        W[:n_fit] = solution
-        return W
+        solver = StreamingLeastSquares(len(steps), Y.shape[1], fit_intercept=self.fit_intercept, alpha=self.alpha,
+                                       device=device, ridge_rows=reducer.rank == 0)
+        rows = self._reader(X, Y, device=device, steps=steps, check_y=False,
+                            progress="exact fit" if self.verbose > 0 else None)
+        for _, x, y in rows.blocks(seqs):
+            for Z, T in least_squares_rows(x, y, device):
+                solver.update(Z, T)
+        if not solver.finite():
+            rows.find_non_finite()  # names a NaN or inf of the data, if that is the cause
+        return solver.solve(reducer)
 
     def _solve_paper(self, X, Y, steps, device, generator, validation_data, reducer=LOCAL):
         """Adam on L1 + beta * L_grad over minibatches of sequences, with early stopping.
@@ -397,16 +499,18 @@ class LinearFarcaster(BaseForecaster):
         """
         # float32 as in the paper, unless the data are float64: the exact warm start of a map over nearly
         # collinear steps (LFN) cancels large coefficients and loses everything when rounded to float32.
-        dtype = torch.float64 if X.dtype == np.float64 else torch.float32
+        dtype = torch.float64 if data_dtype(X) == np.float64 else torch.float32
         if validation_data is not None:
             X_val, Y_val = self._check_validation_data(validation_data, X, Y)
             train = np.arange(X.shape[0])
-            val_rows = _Rows(X_val, Y_val, steps, self.slab_size, device, dtype)
+            val_rows = self._reader(X_val, Y_val, device=device, dtype=dtype, steps=steps,
+                                    names=("validation X", "validation Y"))
             val_seqs = np.arange(X_val.shape[0])
         else:
             train, val_seqs = self._split_validation(X.shape[0], generator)
             val_rows = None
-        rows = _Rows(X, Y, steps, self.slab_size, device, dtype, progress=self.verbose > 1)
+        rows = self._reader(X, Y, device=device, dtype=dtype, steps=steps,
+                            progress="epoch" if self.verbose > 1 else None)
         val_rows = rows if val_rows is None else val_rows
         n_columns, horizon, n_params = len(steps) + 1, Y.shape[1], X.shape[2]
         reducer.agree(n_validation_sequences=len(val_seqs))
@@ -429,12 +533,13 @@ class LinearFarcaster(BaseForecaster):
         n_values = n_params * horizon
 
         def monitored_loss():
-            total, residual = 0.0, None
+            total, residual, scratch = 0.0, None, [None]
             with torch.no_grad():
-                for Xt, Tt in val_rows.blocks(val_seqs, desc="validation"):
-                    loss, residual = _residual_norm(Xt, Tt, W, power, out=residual)
-                    total += loss
-                total = reducer.sum(total)  # other ranks' parameters
+                blocks = val_rows.blocks(val_seqs, desc="validation")
+                for Xt, Tt in time_major(blocks, _piece(device, len(val_seqs), horizon)):
+                    loss, residual = _residual_norm(Xt, Tt, W, power, out=residual, scratch=scratch)
+                    total = total + loss
+                total = reducer.sum(float(total))  # other ranks' parameters
             return total / (len(val_seqs) * n_values)
 
         history = []
@@ -466,7 +571,8 @@ class LinearFarcaster(BaseForecaster):
                 batch = np.sort(order[start:start + self.batch_size])  # sorted: sequential file reads
                 with torch.no_grad():
                     grad, batch_total, batch_power = paper_gradient(
-                        W, rows.blocks(batch, desc="epoch"), first_change_of(batch), self.beta, n_params,
+                        W, time_major(rows.blocks(batch, desc="epoch"), _piece(device, len(batch), horizon)),
+                        first_change_of(batch), self.beta, n_params,
                         reducer, power=power)
                 train_total += batch_total
                 if fused and record(*pending[:2], batch_power / (len(train) * n_values), pending[2]):
@@ -488,12 +594,9 @@ class LinearFarcaster(BaseForecaster):
     def _first_change(self, X, device, reducer=LOCAL):
         """Per sequence, ||w_1 - w_0||_1 over all parameters (the reference of L_grad), in float64."""
         total = torch.zeros(X.shape[0], device=device, dtype=torch.float64)
-        everything = np.arange(X.shape[0])
-        for params in iter_param_slabs(X.shape[2], aligned_slab_size(X, self.slab_size)):
-            first_two = read_rows(X, everything, [0, 1], params, device, torch.float64)
-            total += (first_two[..., 1] - first_two[..., 0]).abs().sum(dim=1)
-        total = reducer.sum(total)  # other ranks' params
-        return total
+        for _, first_two, _ in self._reader(X, device=device, dtype=torch.float64, steps=[0, 1]).blocks():
+            total += (first_two[:, 1] - first_two[:, 0]).abs().sum(dim=1)
+        return reducer.sum(total)  # other ranks' params
 
     def _validate_loaded_state(self):
         """Called by :func:`weightcast.load`: the restored arrays must fit together."""
@@ -505,45 +608,23 @@ class LinearFarcaster(BaseForecaster):
         if self.steps_.dtype.kind not in "iu" or np.any((self.steps_ < 0) | (self.steps_ >= self.n_features_in_)):
             raise ValueError(f"steps_ {self.steps_} do not index a window of {self.n_features_in_} steps")
 
-    # ------------------------------------------------------------------ predict
-    def predict(self, X, m=None, out=None):
-        """Forecast the next ``m`` steps of each sequence.
+    # ------------------------------------------------------------------ forecast
+    def _forecast_steps(self):
+        return self.steps_
 
-        Parameters
-        ----------
-        X : array of shape (n_sequences, n_input_steps, n_params) or (n_sequences, n_input_steps)
-            The same number of input steps and parameters as in ``fit``; a lazy
-            :class:`weightcast.io.SequenceView` is read slab by slab.
-        m : int or None, default=None
-            Steps to forecast, at most the fitted horizon; None uses the constructor's ``m`` or the
-            fitted horizon.
-        out : str, path-like or None, default=None
-            Stream the forecast into a new HDF5 weight-sequence file at this path (written under a
-            temporary name and renamed when complete) instead of returning it in memory.
+    def _forecast_dtype(self, dtype):
+        # The wider of the data's and the coefficients' precision (float32 coefficients must not round float64 X).
+        return torch.float64 if np.result_type(self.coef_, dtype) == np.float64 else torch.float32
 
-        Returns
-        -------
-        Y_pred : array of shape (n_sequences, m, n_params), or lifted like the ``X``/``Y`` of fit;
-            with ``out``, a :class:`weightcast.io.SequenceView` (always 3-D) of the written file.
-        """
-        X, X_ndim = self._validate_predict_data(X)
-        m = self._predict_horizon(m)
-        device = self._check_runtime_params()
-        # In the wider of the data's and the coefficients' precision (float32 coefficients must not round
-        # float64 X).
-        W = np.vstack([self.coef_, self.intercept_[None]])[:, :m].astype(np.result_type(self.coef_, X.dtype))
-        W = torch.as_tensor(W, device=device)
-        everything = np.arange(X.shape[0])
-
+    def _slab_forecast(self, m, device, dtype):
+        W = torch.as_tensor(np.vstack([self.coef_, self.intercept_[None]])[:, :m], device=device).to(dtype)
         scratch = [None]  # one output buffer for every slab: spares the page faults of fresh ones
 
-        def forecast(params):  # valid until the next call: the caller copies it out first
-            Xt = torch.from_numpy(read_block(X, everything, self.steps_, params)).to(device, W.dtype)
-            scratch[0] = _forecast(Xt.transpose(0, 1), W, out=scratch[0])
-            return scratch[0].transpose(0, 1).cpu().numpy()
+        def forecast(x):  # valid until the next call: the caller copies it out first
+            scratch[0] = _forecast(x.transpose(0, 1), W, out=scratch[0])
+            return scratch[0].transpose(0, 1)
 
-        Y_pred = self._predict_slabs(X, m, forecast, out)
-        return Y_pred if out is not None else self._format_prediction(Y_pred, X_ndim)
+        return forecast
 
 
 class LFD2Forecaster(LinearFarcaster):
@@ -577,13 +658,54 @@ class LFNForecaster(LinearFarcaster):
 class LFSForecaster(LinearFarcaster):
     """LFS: the linear farcaster on a few sampled input steps.
 
-    ``selector=None`` means :class:`IntrospectionSelector`: [w_n, w_0.7n, w_0.4n, w_0], deterministic
-    (the authors' code uses this pattern with n drawn at random). For the paper's uniform draw of k steps,
-    pass ``selector=SampledSelector(k=4, random_state=0)``; GridSearchCV can then tune ``selector__k``.
+    Parameters are those of :class:`LinearFarcaster`, and ``k``:
+
+    k : int or None, default=None
+        The paper's sampling: the map reads ``k`` input steps drawn uniformly without replacement, seeded
+        by ``random_state`` (:class:`SampledSelector`), so ``GridSearchCV(LFSForecaster(), {"k": [2, 3, 5]})``
+        tunes it. None (with ``selector=None``) means :class:`IntrospectionSelector`: [w_n, w_0.7n, w_0.4n,
+        w_0], deterministic (the authors' code uses this pattern with n drawn at random). Give either ``k``
+        or an explicit ``selector`` (whose own parameters, such as ``selector__k``, are then tuned), not both.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from weightcast import LFSForecaster, split_sequences
+    >>> rng = np.random.default_rng(0)
+    >>> S = np.cumsum(rng.normal(size=(20, 31, 4)), axis=1)
+    >>> X, Y = split_sequences(S, n_input_steps=21)
+    >>> LFSForecaster(k=3, solver="lstsq", random_state=0).fit(X, Y).steps_.shape
+    (3,)
     """
 
+    _parameter_constraints = {"k": Integer(low=1, none=True)}
+
+    def __init__(self, selector=None, k=None, m=None, solver="paper", init="lstsq", alpha=0.0, beta=1e-6,
+                 fit_intercept=True, lr=1e-3, batch_size=32, max_epochs=1000, patience=5,
+                 validation_fraction=0.2, validation_loss="l1", slab_size=1_048_576, device="auto",
+                 random_state=None, verbose=0):
+        super().__init__(selector=selector, m=m, solver=solver, init=init, alpha=alpha, beta=beta,
+                         fit_intercept=fit_intercept, lr=lr, batch_size=batch_size, max_epochs=max_epochs,
+                         patience=patience, validation_fraction=validation_fraction,
+                         validation_loss=validation_loss, slab_size=slab_size, device=device,
+                         random_state=random_state, verbose=verbose)
+        self.k = k
+
+    @classmethod
+    def get_test_params(cls):
+        return super().get_test_params() + [{"k": 2, "solver": "lstsq", "device": "cpu", "random_state": 0}]
+
+    def _fit(self, X, Y, fit):
+        if self.k is not None and self.selector is not None:
+            raise ValueError(f"LFSForecaster got both k={self.k} and selector={self.selector!r}: give k for the "
+                             "paper's uniform draw of k steps, or a selector (and tune its own parameters, such "
+                             "as selector__k), not both")
+        super()._fit(X, Y, fit)
+
     def _default_selector(self):
-        return IntrospectionSelector()
+        if self.k is None:
+            return IntrospectionSelector()
+        return SampledSelector(k=self.k, random_state=self.random_state)
 
 
 class LFLForecaster(LinearFarcaster):

@@ -4,14 +4,12 @@ They work on 2-D windows (n_sequences, n_steps) and on 3-D ones (n_sequences, n_
 in a Pipeline, or as the ``selector`` of a linear farcaster (which then reads only the kept steps).
 """
 
-import numbers
-
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .base import atomic_fit
+from .base import atomic_fit, check_random_state
+from .constraints import InstanceOf, Integer, ListOf, Real, Seed, validate_params
 from .io.persistence import PersistenceMixin
 
 __all__ = [
@@ -28,7 +26,10 @@ _MAX_STEPS = np.iinfo(np.intp).max // 8  # no array of 8-byte values has a longe
 
 
 class _BaseSelector(PersistenceMixin, TransformerMixin, BaseEstimator):
-    """Keep the time steps ``steps_`` chosen by ``_choose(n_steps)`` from each window."""
+    """Keep the time steps ``steps_`` chosen by ``_choose(n_steps)`` from each window; subclasses declare
+    their parameters' rules in ``_parameter_constraints`` (:mod:`weightcast.constraints`)."""
+
+    _parameter_constraints = {}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -39,14 +40,15 @@ class _BaseSelector(PersistenceMixin, TransformerMixin, BaseEstimator):
     @atomic_fit
     def fit(self, X, y=None):
         """Choose the steps for windows shaped like ``X`` (only ``X.shape[1]`` is used)."""
+        validate_params(self)
         X = validate_data(self, X, allow_nd=True, dtype="numeric", reset=True)
         return self.fit_steps(X.shape[1])
 
     @atomic_fit
     def fit_steps(self, n_steps):
         """Choose the steps for windows of ``n_steps`` time steps without looking at data."""
-        if isinstance(n_steps, (bool, np.bool_)) or not isinstance(n_steps, numbers.Integral) or n_steps < 1:
-            raise ValueError(f"a window needs at least one time step, got n_steps={n_steps!r}")
+        validate_params(self)
+        Integer(low=1).check(n_steps, "n_steps")
         if n_steps > _MAX_STEPS:
             raise ValueError(f"n_steps={n_steps} is more time steps than any array can hold")
         self.n_features_in_ = int(n_steps)
@@ -79,6 +81,10 @@ class _BaseSelector(PersistenceMixin, TransformerMixin, BaseEstimator):
     @classmethod
     def get_test_params(cls):
         return [{}]
+
+
+SELECTOR = InstanceOf(_BaseSelector, "a weightcast step selector", none=True)
+"""The rule of a forecaster's ``selector`` parameter."""
 
 
 class AllSelector(_BaseSelector):
@@ -133,15 +139,13 @@ class SampledSelector(_BaseSelector):
     (3,)
     """
 
+    _parameter_constraints = {"k": Integer(low=1), "random_state": Seed()}
+
     def __init__(self, k=4, random_state=None):
         self.k = k
         self.random_state = random_state
 
     def _choose(self, n_steps):
-        if isinstance(self.k, (bool, np.bool_)) or not isinstance(self.k, numbers.Integral):
-            raise TypeError(f"k must be an integer, got {self.k!r}")
-        if self.k < 1:
-            raise ValueError(f"k must be >= 1, got k={self.k}")
         if self.k > n_steps:
             raise ValueError(f"k={self.k} steps cannot be drawn from a window of {n_steps} step(s) "
                              f"(n_features={n_steps}); use k <= {n_steps}")
@@ -167,13 +171,13 @@ class IntrospectionSelector(_BaseSelector):
     array([ 0,  8, 14, 20])
     """
 
+    _parameter_constraints = {"fractions": ListOf(Real(low=0, high=1), "numbers in [0, 1]")}
+
     def __init__(self, fractions=(1.0, 0.7, 0.4, 0.0)):
         self.fractions = fractions
 
     def _choose(self, n_steps):
         fractions = np.asarray(self.fractions, dtype=float)
-        if fractions.ndim != 1 or fractions.size == 0 or not np.all((fractions >= 0) & (fractions <= 1)):
-            raise ValueError(f"fractions must be a non-empty sequence of numbers in [0, 1], got {self.fractions!r}")
         # The small offset keeps 0.7 * 20 = 13.999... at step 14.
         steps = np.floor(fractions * (n_steps - 1) + 1e-9).astype(int)
         return np.unique(np.minimum(steps, n_steps - 1))
@@ -189,13 +193,13 @@ class StepSelector(_BaseSelector):
     array([ 0, 10, 20])
     """
 
+    _parameter_constraints = {"steps": ListOf(Integer(low=-_MAX_STEPS, high=_MAX_STEPS), "integers")}
+
     def __init__(self, steps=(0, -1)):
         self.steps = steps
 
     def _choose(self, n_steps):
-        steps = np.asarray(self.steps)
-        if steps.ndim != 1 or steps.size == 0 or not np.issubdtype(steps.dtype, np.integer):
-            raise ValueError(f"steps must be a non-empty sequence of integers, got {self.steps!r}")
+        steps = np.asarray(self.steps, dtype=np.int64)
         if np.any((steps >= n_steps) | (steps < -n_steps)):
             raise ValueError(f"steps {list(steps)} do not fit a window of {n_steps} input step(s) "
                              f"(n_features={n_steps}): valid steps are {-n_steps}..{n_steps - 1}")

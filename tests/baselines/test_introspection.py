@@ -54,8 +54,8 @@ def test_stratified_draws():
     S = np.zeros((n_seq, 22, n_params), dtype=np.float32)
     S[:, 20] = moved  # |w_20 - w_0| = moved
     est = IntrospectionForecaster(max_epochs=0, device="cpu", random_state=0).fit(S[:, :21], S[:, 21:])
-    from weightcast.baselines._training import RowBlocks
-    rows = RowBlocks(S[:, :21], S[:, 21:], est.in_steps_, est.out_steps_, 10**6, torch.device("cpu"))
+    from weightcast.rows import RowReader
+    rows = RowReader(S[:, :21], S[:, 21:], steps=est.in_steps_, target_steps=est.out_steps_, slab_size=10**6)
     batches = est._train_batches(rows, np.arange(n_seq), torch.Generator().manual_seed(0), epoch=1)
     counts = np.zeros(3, dtype=int)
     n_batches = 0
@@ -96,15 +96,15 @@ def test_bad_parameters():
 
 @pytest.mark.parametrize("steps_per_epoch, n_epochs", [(10, 1), (2, 3)])
 def test_original_variant_draws_from_every_slab(monkeypatch, steps_per_epoch, n_epochs):
-    from weightcast.baselines._training import RowBlocks
+    from weightcast.rows import RowReader
     seen = []
-    read = RowBlocks.read
+    read = RowReader.read
 
-    def recording_read(self, seqs, params):
-        seen.append(params.start)
-        return read(self, seqs, params)
+    def recording_read(self, slab, seqs=None):
+        seen.append(self.slabs[slab].slice.start)
+        return read(self, slab, seqs)
 
-    monkeypatch.setattr(RowBlocks, "read", recording_read)
+    monkeypatch.setattr(RowReader, "read", recording_read)
     monkeypatch.setattr(IntrospectionForecaster, "_evaluate", lambda *args: 0.0)  # record training reads only
     S = data(n_params=9)  # slabs of 2: starts 0, 2, 4, 6, 8
     IntrospectionForecaster(steps_per_epoch=steps_per_epoch, max_epochs=n_epochs, patience=None, slab_size=2,

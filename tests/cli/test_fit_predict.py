@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from weightcast import LFD2Forecaster, load, split_sequences
+from weightcast.cli import fit as fit_command
 from weightcast.cli import main
-from weightcast.io.commands import read_data
 
 RNG = np.random.default_rng(0)
 S = np.cumsum(RNG.normal(size=(6, 30, 4)), axis=1).astype(np.float32)
@@ -22,10 +22,10 @@ def data(tmp_path):
 def test_fit_then_predict(data, tmp_path, capsys):
     model, out = tmp_path / "lfd2.wcm", tmp_path / "forecast.npy"
     assert main(["fit", str(data), "--model", "lfd2", "--n-input-steps", "21", "--m", "6",
-                 "--save", str(model)]) == 0
+                 "-o", str(model)]) == 0
     est = load(model)
     X, Y = split_sequences(S, 21, 6)
-    reference = LFD2Forecaster(solver="lstsq", random_state=0).fit(X, Y)
+    reference = LFD2Forecaster(random_state=0).fit(X, Y)   # the CLI defaults: the Python ones, seed 0
     np.testing.assert_array_equal(est.coef_, reference.coef_)
     assert main(["predict", str(model), str(data), "--out", str(out), "--m", "4"]) == 0
     np.testing.assert_array_equal(np.load(out), reference.predict(X, m=4))
@@ -34,16 +34,16 @@ def test_fit_then_predict(data, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["fit", "{data}", "--n-input-steps", "40", "--save", "{tmp}/m"], "leaves no target step"),
-    (["fit", "{tmp}/absent.npy", "--n-input-steps", "5", "--save", "{tmp}/m"], "no data file"),
-    (["fit", "{tmp}/data.csv", "--n-input-steps", "5", "--save", "{tmp}/m"], "unsupported file type '.csv'"),
-    (["fit", "{data}", "--n-input-steps", "5", "--save", "{tmp}/no/dir/m"], "does not exist"),
-    (["fit", "{data}", "--n-input-steps", "5", "--dataset", "w", "--save", "{tmp}/m"], "HDF5"),
+    (["fit", "{data}", "--n-input-steps", "40", "-o", "{tmp}/m"], "leaves no target step"),
+    (["fit", "{tmp}/absent.npy", "--n-input-steps", "5", "-o", "{tmp}/m"], "no data file"),
+    (["fit", "{tmp}/data.csv", "--n-input-steps", "5", "-o", "{tmp}/m"], "unsupported file type '.csv'"),
+    (["fit", "{data}", "--n-input-steps", "5", "-o", "{tmp}/no/dir/m"], "does not exist"),
+    (["fit", "{data}", "--n-input-steps", "5", "--dataset", "w", "-o", "{tmp}/m"], "HDF5"),
     (["predict", "{data}", "{data}", "--out", "{tmp}/p.npy"], "not a weightcast model file"),
     (["predict", "{tmp}/m", "{data}", "--out", "{tmp}/p.txt"], "unsupported file type '.txt'"),
 ])
 def test_errors_exit_2_with_a_message(data, tmp_path, capsys, argv, message):
-    assert main(["fit", str(data), "--n-input-steps", "21", "--save", str(tmp_path / "m")]) == 0
+    assert main(["fit", str(data), "--n-input-steps", "21", "-o", str(tmp_path / "m")]) == 0
     argv = [a.format(data=data, tmp=tmp_path) for a in argv]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
@@ -51,18 +51,10 @@ def test_errors_exit_2_with_a_message(data, tmp_path, capsys, argv, message):
 
 
 def test_predict_needs_enough_input_steps(data, tmp_path, capsys):
-    main(["fit", str(data), "--n-input-steps", "21", "--save", str(tmp_path / "m")])
+    main(["fit", str(data), "--n-input-steps", "21", "-o", str(tmp_path / "m")])
     np.save(tmp_path / "short.npy", S[:, :10])
     assert main(["predict", str(tmp_path / "m"), str(tmp_path / "short.npy"), "--out", str(tmp_path / "p.npy")]) == 2
     assert "at least 21 input steps" in capsys.readouterr().err
-
-
-def test_read_data_is_read_only_and_refuses_pickles(data, tmp_path):
-    S_read = read_data(data)
-    assert not S_read.flags.writeable
-    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(ValueError, match="not a readable .npy"):
-        read_data(tmp_path / "objects.npy")
 
 
 def test_predict_refuses_models_that_do_not_forecast(data, tmp_path, capsys):
@@ -84,7 +76,41 @@ def test_fit_and_predict_on_hdf5_files(tmp_path):
     write_sequences(data, S)
     model, out = tmp_path / "model.wcm", tmp_path / "forecast.h5"
     assert main(["fit", str(data), "--model", "lfd2", "--n-input-steps", "5", "--solver", "lstsq",
-                 "--save", str(model)]) == 0
+                 "-o", str(model)]) == 0
     assert main(["predict", str(model), str(data), "--out", str(out)]) == 0
     expected = load(model).predict(S[:, :5])
     np.testing.assert_allclose(np.asarray(open_sequences(out)), expected, rtol=1e-6)
+
+
+def test_old_flag_names_say_what_they_became(data, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", str(data), "--n-input-steps", "21", "--save", str(tmp_path / "m")])
+    assert exit_info.value.code == 2
+    assert "--save was renamed to -o/--out" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("name", sorted(fit_command.MODELS))
+def test_cli_defaults_are_the_python_defaults(name):
+    """Where the CLI differs (--random-state 0, for repeatable commands), its help says so."""
+    import inspect
+
+    import weightcast
+    parameters = inspect.signature(getattr(weightcast, fit_command.MODELS[name])).parameters
+    assert {key: parameters[key].default for key in fit_command.DEFAULTS} == fit_command.DEFAULTS
+    assert parameters["random_state"].default is None
+
+
+def test_help_names_the_file_types(capsys):
+    for command in ("fit", "predict"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert ".npy" in text and ".h5/.hdf5" in text
+
+
+def test_verbose_shows_progress(data, tmp_path, capsys):
+    assert main(["fit", str(data), "--n-input-steps", "21", "-o", str(tmp_path / "m"), "--verbose"]) == 0
+    assert "epochs" in capsys.readouterr().err          # the paper solver's progress bar
+    assert main(["fit", str(data), "--n-input-steps", "21", "-o", str(tmp_path / "m")]) == 0
+    assert capsys.readouterr().err == ""

@@ -81,7 +81,8 @@ def test_make_syn2_determinism_and_independence_of_sequences():
     (lambda: make_syn2("gd"), "optimizer must be one of"),
     (lambda: make_syn1(n_sequences=0), "n_sequences must be >= 1"),
     (lambda: make_syn1("sgd", n_points=4), "n_points must be >= 8"),
-    (lambda: make_syn2(lr=-1.0), "lr must be a positive"),
+    (lambda: make_syn2(lr=-1.0), "lr must be > 0, got -1.0"),
+    (lambda: make_syn1(seed=2 ** 32), "seed must be <= 4294967295"),
 ])
 def test_generators_reject_bad_arguments(call, error):
     with pytest.raises(ValueError, match=error):

@@ -11,10 +11,12 @@ import h5py
 import numpy as np
 import pytest
 
-from weightcast import split_sequences
+from weightcast import LFD2Forecaster, split_sequences
 from weightcast.io import (
     SequenceView,
     SequenceWriter,
+    convert_recording,
+    forecast_layout,
     open_sequences,
     read_metadata,
     write_sequences,
@@ -45,6 +47,10 @@ def test_write_sequences_round_trip_with_layout(tmp_path, S):
     assert meta["param_names"] == ["conv.weight", "conv.bias"]
     assert meta["param_shapes"] == [(2, 4), (3,)]
     np.testing.assert_array_equal(meta["param_offsets"], [0, 8, 11])
+    assert meta["recorded"].tolist() == [9] * 6 and meta["closed"] and meta["complete"]
+    assert meta["incomplete_sequences"] == [] and not meta["checksum"]
+    assert view.step_numbers.tolist() == list(range(0, 900, 100)) and view[:, 2:4].step_numbers.tolist() == [200, 300]
+    assert view.param_names == ["conv.weight", "conv.bias"] and view.param_shapes == [(2, 4), (3,)]
     assert os.listdir(tmp_path) == ["runs.h5"]  # no temporary file left behind
 
 
@@ -64,6 +70,93 @@ def test_appending_steps_in_whole_chunks_and_blocks(tmp_path, S):
             writer.append(S[:, t])
     np.testing.assert_array_equal(np.asarray(open_sequences(path)), S)
     np.testing.assert_array_equal(read_metadata(path)["steps"], [7, 8, 9, 10, 11, 12, 6, 7, 8])
+
+
+class _WriteLog:
+    """Stands in for the writer's h5py dataset and logs which (sequence, steps) each write covers."""
+
+    def __init__(self, ds):
+        self.ds, self.writes = ds, []
+
+    def __getattr__(self, name):
+        return getattr(self.ds, name)
+
+    def __setitem__(self, key, value):
+        self.writes.append((key[0], key[1].start, key[1].stop))
+        self.ds[key] = value
+
+
+def test_one_sequence_appends_buffer_whole_chunks_and_count_what_is_flushed(tmp_path, S):
+    path = tmp_path / "runs.h5"
+    with SequenceWriter(path, 3, 11, n_steps=9, chunk_steps=4, crash_safe=True) as writer:
+        log = writer._ds = _WriteLog(writer._ds)
+        writer.append(S[0, :3], step=[0, 10, 20], sequence=0)  # buffered: nothing in the file yet
+        assert writer.recorded.tolist() == [0, 0, 0]
+        writer.append(S[0, 3], step=30, sequence=0)  # the chunk is full: written, flushed, counted
+        assert writer.recorded.tolist() == [4, 0, 0]
+        writer.append(S[0, 4:9], sequence=0)  # reaches n_steps: written at once
+        assert writer.recorded.tolist() == [9, 0, 0]
+        writer.append(S[1, :2], sequence=1)
+        writer.append(S[2], sequence=2)  # another sequence: sequence 1's two steps are written first
+        assert writer.recorded.tolist() == [9, 2, 9] and writer.n_steps_written == 9
+    assert log.writes == [(0, 0, 4), (0, 4, 8), (0, 8, 9), (1, 0, 2), (2, 0, 4), (2, 4, 8), (2, 8, 9)]
+    meta = read_metadata(path)
+    assert meta["recorded"].tolist() == [9, 2, 9] and meta["incomplete_sequences"] == [1]
+    assert meta["closed"] and not meta["complete"]
+    np.testing.assert_array_equal(meta["steps"], [0, 10, 20, 30, 4, 5, 6, 7, 8])
+    view = open_sequences(path)
+    np.testing.assert_array_equal(np.asarray(view[[0, 2]]), S[[0, 2]])
+    np.testing.assert_array_equal(view[1, :2], S[1, :2])
+    np.testing.assert_array_equal(np.asarray(open_sequences(path, complete_only=True)), S[[0, 2]])
+
+
+@pytest.mark.parametrize("options, error, match", [
+    (dict(n_sequences=0), ValueError, "n_sequences must be >= 1, got 0"),
+    (dict(n_params=3.0), TypeError, r"n_params must be an integer, got 3.0 \(float\)"),
+    (dict(chunk_steps=True), TypeError, "chunk_steps must be an integer, got True"),
+    (dict(n_steps=-1), ValueError, "n_steps must be >= 0, got -1"),
+    (dict(chunk_params="4"), TypeError, "chunk_params must be an integer or None, got '4'"),
+])
+def test_bad_writer_sizes_are_named_and_write_nothing(tmp_path, options, error, match):
+    with pytest.raises(error, match=match):
+        SequenceWriter(tmp_path / "a.h5", **{"n_sequences": 2, "n_params": 3, **options})
+    with pytest.raises(ValueError, match="slab_size must be >= 1, got 0"):
+        write_sequences(tmp_path / "b.h5", np.zeros((1, 2, 3)), slab_size=0)
+    assert not list(tmp_path.iterdir())
+
+
+def test_sequences_share_one_axis_of_step_numbers(tmp_path):
+    writer = SequenceWriter(tmp_path / "a.h5", 2, 3, n_steps=3, crash_safe=True)
+    writer.append(np.zeros((3, 3)), step=[0, 5, 10], sequence=0)
+    writer.append(np.zeros(3), sequence=1)  # by default the step numbers the file has
+    with pytest.raises(ValueError, match=r"step 1 of sequence 1 is training step 6, but .*a\.h5.* numbers that "
+                                         r"step 5.*share one axis"):
+        writer.append(np.zeros(3), step=6, sequence=1)
+    with pytest.raises(ValueError, match=r"append\(values\) cannot be mixed with append\(values, sequence=i\)"):
+        writer.append(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"sequence must be <= 1, got 2"):
+        writer.append(np.zeros(3), sequence=2)
+    writer.close()
+    assert read_metadata(tmp_path / "a.h5")["steps"].tolist() == [0, 5, 10]
+    fixed = SequenceWriter(tmp_path / "b.h5", 1, 3, n_steps=2, steps=[100, 200])
+    with pytest.raises(ValueError, match="step 0 is training step 7, but .* numbers that step 100"):
+        fixed.append(np.zeros((1, 3)), step=7)
+    fixed.abort()
+    with pytest.raises(ValueError, match="give n_steps too"):
+        SequenceWriter(tmp_path / "c.h5", 1, 3, steps=[1, 2])
+
+
+def test_slabs_of_an_incomplete_copy_write_only_the_recorded_steps(tmp_path, S):
+    path = tmp_path / "copy.h5"
+    with SequenceWriter(path, 6, 11, n_steps=9, chunk_steps=4, chunk_params=4, recorded=[9, 9, 5, 0, 9, 1]) as writer:
+        for p0 in range(0, 11, 4):
+            writer.write_slab(slice(p0, min(p0 + 4, 11)), S[:, :, p0:p0 + 4])
+    meta = read_metadata(path)
+    assert meta["recorded"].tolist() == [9, 9, 5, 0, 9, 1] and meta["incomplete_sequences"] == [2, 3, 5]
+    with h5py.File(path, "r") as f:
+        assert f["weights"].id.get_num_chunks() == 3 * 3 * 3 + 2 * 3 + 1 * 3  # nothing beyond the recorded steps
+    np.testing.assert_array_equal(np.asarray(open_sequences(path, complete_only=True)), S[[0, 1, 4]])
+    np.testing.assert_array_equal(open_sequences(path)[2, :5], S[2, :5])
 
 
 def test_writer_refuses_to_overwrite_and_checks_shapes(tmp_path, S):
@@ -111,14 +204,22 @@ def test_crash_safe_recording_survives_sigkill(tmp_path):
     view = open_sequences(path)
     assert view.shape == (2, 6, 50)
     np.testing.assert_array_equal(np.asarray(view)[1, :, 0], np.arange(6.0))
-    np.testing.assert_array_equal(read_metadata(path)["steps"], np.arange(6) * 10)
+    meta = read_metadata(path)
+    np.testing.assert_array_equal(meta["steps"], np.arange(6) * 10)
+    assert meta["recorded"].tolist() == [6, 6] and meta["closed"] is False and not meta["complete"]
+    assert meta["incomplete_sequences"] == []  # a growing file ends at its last flushed step
 
 
 def test_crash_safe_writer_closes_to_a_normal_file(tmp_path, S):
     path = tmp_path / "live.h5"
     with SequenceWriter(path, 6, 11, chunk_steps=4, crash_safe=True) as writer:
+        # path appears only once the layout is on disk: readers open it from the start
+        assert os.listdir(tmp_path) == ["live.h5"]
+        meta = read_metadata(path)
+        assert meta["shape"] == (6, 0, 11) and meta["closed"] is False and not meta["complete"]
         for t in range(9):
             writer.append(S[:, t])
+        assert open_sequences(path).shape == (6, 8, 11)  # followed while written: the flushed steps
     with h5py.File(path, "r") as f:  # a plain open works after a clean close
         np.testing.assert_array_equal(f["weights"][:], S)
 
@@ -176,6 +277,20 @@ def test_plain_hdf5_datasets_are_read_too(tmp_path, S):
     assert read_metadata(path, "group/traj")["format"] is None
 
 
+def test_forecast_layout_continues_evenly_spaced_steps_and_keeps_names(tmp_path, S):
+    view = write_sequences(tmp_path / "runs.h5", S, steps=np.arange(9) * 50, param_names=["w", "b"],
+                           param_shapes=[(8,), (3,)])
+    layout = forecast_layout(view[:, 2:5], m=3)
+    assert layout["param_names"] == ["w", "b"] and layout["param_shapes"] == [(8,), (3,)]
+    np.testing.assert_array_equal(layout["steps"], [250, 300, 350])
+    assert "steps" not in forecast_layout(view[:, [0, 1, 3]], m=2)  # uneven: no step numbers
+    assert "steps" not in forecast_layout(view[:, :1], m=2)  # one step: no spacing
+    assert forecast_layout(S, m=2) == {} and forecast_layout(write_sequences(tmp_path / "bare.h5", S), 2) == {}
+    with SequenceWriter(tmp_path / "forecast.h5", 6, 11, n_steps=3, **layout) as writer:
+        writer.write_slab(slice(0, 11), S[:, :3])
+    assert read_metadata(tmp_path / "forecast.h5")["steps"].tolist() == [250, 300, 350]
+
+
 # ---------------------------------------------------------------------------------------------- bad files
 def _plain(path, **datasets):
     with h5py.File(path, "w") as f:
@@ -214,14 +329,177 @@ def test_not_hdf5(tmp_path):
         open_sequences(path)
 
 
-def test_truncated_file(tmp_path, S):
+@pytest.mark.parametrize("where", ["superblock", "metadata", "third", "half", "chunk", "last byte"])
+def test_truncated_files_are_refused_by_every_reader(tmp_path, S, where):
     path = tmp_path / "cut.h5"
-    write_sequences(path, np.repeat(S, 20, axis=2))
+    write_sequences(path, np.repeat(S, 20, axis=2), chunk_steps=4)
+    view = open_sequences(path)  # opened before the cut
     size = os.path.getsize(path)
-    with open(path, "rb+") as handle:
-        handle.truncate(size // 2)
-    with pytest.raises(ValueError, match=r"cut\.h5"):
-        np.asarray(open_sequences(path))
+    with h5py.File(path, "r") as f:
+        chunk = f["weights"].id.get_chunk_info_by_coord((3, 4, 0))
+    cut = {"superblock": 20, "metadata": 700, "third": size // 3, "half": size // 2,
+           "chunk": chunk.byte_offset + chunk.size // 2, "last byte": size - 1}[where]
+    os.truncate(path, cut)
+    for read in (open_sequences, read_metadata, np.asarray, lambda v: LFD2Forecaster().fit(v[:, :3], v[:, 3:6])):
+        with pytest.raises(ValueError, match=r"cut\.h5.*(truncated|corrupted)"):
+            read(view if read in (np.asarray,) or read.__name__ == "<lambda>" else path)
+
+
+def test_chunks_beyond_the_end_of_the_file_are_refused_even_when_hdf5_opens_it(tmp_path, S, monkeypatch):
+    """HDF5 skips its own end-of-file check for killed (SWMR) recordings: the chunk check stands alone."""
+    path = tmp_path / "short.h5"
+    write_sequences(path, S, chunk_steps=4)
+    ends = []
+    with h5py.File(path, "r") as f:
+        f["weights"].id.chunk_iter(lambda info: ends.append((info.byte_offset + info.size, info.chunk_offset)))
+    end, (seq, step, param) = max(ends)
+    from weightcast.io import hdf5
+    monkeypatch.setattr(hdf5.os.path, "getsize", lambda p: end - 1)  # as if the last chunk were cut short
+    with pytest.raises(ValueError, match=rf"short\.h5.* is truncated: it is {end - 1:,} bytes long, but the chunk "
+                                         rf"of sequence {seq}, steps {step}-{min(step + 3, 8)}, .* ends at byte {end:,}"):
+        open_sequences(path)
+
+def test_recorded_steps_whose_chunks_are_missing_are_refused(tmp_path, S):
+    path = tmp_path / "claims.h5"
+    with SequenceWriter(path, 6, 11, n_steps=9, chunk_steps=4, crash_safe=True) as writer:
+        writer.append(S[0], sequence=0)
+    with h5py.File(path, "r+") as f:  # claim steps of sequence 1 that were never written
+        f["weights_recorded"][1] = 5
+    with pytest.raises(ValueError, match=r"claims\.h5.* is damaged: the chunk of sequence 1, steps 0-3, parameters "
+                                         r"0-10 of 'weights' was never written"):
+        open_sequences(path)
+    with h5py.File(path, "r+") as f:
+        f["weights_recorded"][1] = 10
+    with pytest.raises(ValueError, match=r"claims\.h5.* is damaged: 'weights_recorded' holds"):
+        read_metadata(path)
+
+
+def test_damaged_chunks_are_refused_when_checksummed(tmp_path, S):
+    path = tmp_path / "bits.h5"
+    write_sequences(path, S, chunk_steps=4, checksum=True)
+    assert read_metadata(path)["checksum"]
+    with h5py.File(path, "r") as f:
+        chunk = f["weights"].id.get_chunk_info_by_coord((2, 4, 0))
+    with open(path, "rb+") as handle:  # flip bytes in the middle of one chunk's data
+        handle.seek(chunk.byte_offset + chunk.size // 2)
+        handle.write(b"\x00\x01\x02\x03")
+    view = open_sequences(path)  # the layout is intact
+    np.testing.assert_array_equal(np.asarray(view[[0, 1, 3]]), S[[0, 1, 3]])
+    for read in (np.asarray, lambda v: LFD2Forecaster().fit(v[:, :3], v[:, 3:6])):
+        with pytest.raises(ValueError, match=r"reading .*bits\.h5.* failed"):
+            read(view)
+
+
+def _v1_file(path, S, libver, written=None):
+    """A file as weightcast's version-1 writer made it (no completeness datasets); ``written`` sequences only."""
+    with h5py.File(path, "w", libver=libver) as f:
+        f.attrs["weightcast_format"] = FORMAT_NAME
+        f.attrs["weightcast_format_version"] = 1
+        ds = f.create_dataset("weights", shape=S.shape, maxshape=(S.shape[0], None, S.shape[2]), chunks=(1, 4, 4),
+                              dtype=S.dtype)
+        for seq in (range(S.shape[0]) if written is None else written):
+            ds[seq] = S[seq]
+        f["weights_steps"] = np.arange(S.shape[1])
+    return path
+
+
+@pytest.mark.parametrize("libver", ["earliest", "latest"])
+def test_version_1_files_are_read(tmp_path, S, libver):
+    path = _v1_file(tmp_path / "v1.h5", S, libver)
+    meta = read_metadata(path)
+    assert meta["format_version"] == 1 and meta["closed"] is None and meta["complete"]
+    assert meta["recorded"].tolist() == [9] * 6
+    np.testing.assert_array_equal(np.asarray(open_sequences(path)), S)
+    partial = _v1_file(tmp_path / "partial.h5", S, libver, written=[0, 2])
+    # one growable axis after the first: HDF5's chunk queries cannot be trusted to say where the missing
+    # chunks are (with libver="latest" they report wrong coordinates), so the whole file is refused
+    with pytest.raises(ValueError, match=r"partial\.h5.* is incomplete, truncated or damaged: 18 of the 54 "
+                                         r"chunks .*cannot tell which steps"):
+        open_sequences(partial)
+
+
+def test_chunks_left_unwritten_in_plain_files_are_missing_steps_not_zeros(tmp_path, S):
+    path = tmp_path / "plain.h5"
+    with h5py.File(path, "w") as f:
+        ds = f.create_dataset("traj", shape=S.shape, chunks=(1, 3, 11), dtype=S.dtype)
+        ds[0] = S[0]
+        ds[2, :6] = S[2, :6]
+    meta = read_metadata(path, "traj")
+    assert meta["format"] is None and meta["closed"] is None
+    assert meta["recorded"].tolist() == [9, 0, 6, 0, 0, 0] and meta["incomplete_sequences"] == [1, 2, 3, 4, 5]
+    view = open_sequences(path, "traj")
+    np.testing.assert_array_equal(view[2, :6], S[2, :6])
+    with pytest.raises(ValueError, match=r"sequence 2 of .*plain\.h5.* holds only 6 of 9 steps"):
+        view[2]
+
+
+def _old_recording(path, S, recorded, every=2, killed=False):
+    """A file of the old recorder layout ("weightcast-trajectories"), runs recorded to ``recorded`` steps;
+    ``killed``: written in SWMR mode by a process that is then SIGKILLed, as the old recorder did."""
+    if killed:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _write_old_recording(path, S, recorded, every, killed=True)
+            finally:
+                os._exit(1)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFSIGNALED(status), status
+        return path
+    return _write_old_recording(path, S, recorded, every, killed=False)
+
+
+def _write_old_recording(path, S, recorded, every, killed):
+    n_seq, n_steps, n_params = S.shape
+    with h5py.File(path, "w", libver="latest") as f:
+        f.attrs["format"] = "weightcast-trajectories"
+        f.attrs["format_version"] = 1
+        w = f.create_dataset("weights", shape=S.shape, dtype="float32", chunks=(1, 4, 6), fillvalue=np.nan)
+        w.attrs["param_layout"] = '{"names": ["conv.weight", "conv.bias"], "shapes": [[2, 4], [3]]}'
+        w.attrs["param_offsets"] = np.array([0, 8])
+        w.attrs["every"] = every
+        steps = f.create_dataset("steps", shape=(n_seq, n_steps), dtype="int64", chunks=(1, n_steps), fillvalue=-1)
+        if killed:
+            f.swmr_mode = True
+        for seq, n in enumerate(recorded):
+            if n:
+                w[seq, :n] = S[seq, :n]
+                f.flush()
+                steps[seq, :n] = np.arange(n) * every
+                f.flush()
+        if killed:  # with the file open
+            os.kill(os.getpid(), signal.SIGKILL)
+    return path
+
+
+def test_old_recorder_files_are_refused_with_how_to_convert_them(tmp_path, S):
+    old = _old_recording(tmp_path / "old.h5", S, recorded=[9] * 6)
+    for read in (open_sequences, read_metadata):
+        with pytest.raises(ValueError, match=r"old\.h5.* old 'weightcast-trajectories' layout.*"
+                                             r"weightcast\.io\.convert_recording"):
+            read(old)
+
+
+def test_converting_an_old_recording_keeps_steps_names_and_completeness(tmp_path, S):
+    old = _old_recording(tmp_path / "old.h5", S, recorded=[9, 9, 5, 0, 9, 9])
+    new = convert_recording(old, tmp_path / "new.h5", checksum=True, max_bytes=6 * 9 * 4 * 6)  # one chunk column
+    assert isinstance(new, SequenceView)
+    meta = read_metadata(tmp_path / "new.h5")
+    assert meta["format"] == FORMAT_NAME and meta["format_version"] == FORMAT_VERSION and meta["checksum"]
+    np.testing.assert_array_equal(meta["steps"], np.arange(9) * 2)
+    assert meta["param_names"] == ["conv.weight", "conv.bias"] and meta["param_shapes"] == [(2, 4), (3,)]
+    assert meta["recorded"].tolist() == [9, 9, 5, 0, 9, 9] and meta["incomplete_sequences"] == [2, 3]
+    assert meta["chunks"] == (1, 4, 6)
+    np.testing.assert_array_equal(np.asarray(new.complete()), S[[0, 1, 4, 5]])
+    np.testing.assert_array_equal(new[2, :5], S[2, :5])
+    with pytest.raises(FileExistsError):
+        convert_recording(old, tmp_path / "new.h5")
+    with pytest.raises(ValueError, match=r"new\.h5.* is not a recording in the old"):
+        convert_recording(tmp_path / "new.h5", tmp_path / "again.h5")
+    os.truncate(old, os.path.getsize(old) // 2)
+    with pytest.raises(ValueError, match=r"old\.h5.* is truncated"):
+        convert_recording(old, tmp_path / "from_cut.h5")
+    assert not (tmp_path / "from_cut.h5").exists()
 
 
 def test_corrupted_file(tmp_path, S):
@@ -239,7 +517,7 @@ def test_newer_format_version_is_refused(tmp_path, S):
     write_sequences(path, S)
     with h5py.File(path, "a") as f:
         f.attrs["weightcast_format_version"] = FORMAT_VERSION + 1
-    with pytest.raises(ValueError, match=r"future\.h5.*version 2"):
+    with pytest.raises(ValueError, match=rf"future\.h5.*version {FORMAT_VERSION + 1}"):
         open_sequences(path)
 
 
@@ -280,3 +558,33 @@ def test_fuzz_damaged_files_fail_cleanly_naming_the_file(tmp_path, S, offset, ju
         assert "damaged.h5" in str(exc)
     else:  # bytes inside the raw data (or harmless ones) go unnoticed: no checksum
         assert data.shape == S.shape
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(where=st.floats(0, 1), junk=st.binary(min_size=1, max_size=64))
+def test_fuzz_damaged_checksummed_files_are_refused_or_read_exactly(tmp_path, S, where, junk):
+    """With checksums, damage anywhere is refused (naming the file) or harmless: never wrong values."""
+    path = tmp_path / "damaged.h5"
+    if path.exists():
+        path.unlink()
+    write_sequences(path, S, chunk_steps=4, checksum=True)
+    with open(path, "rb+") as handle:
+        handle.seek(int(where * (os.path.getsize(path) - 1)))
+        handle.write(junk)
+    try:
+        data = np.asarray(open_sequences(path))
+    except (ValueError, TypeError) as exc:
+        assert "damaged.h5" in str(exc)
+    else:
+        np.testing.assert_array_equal(data, S)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_converting_an_old_recording_whose_writer_was_killed(tmp_path, S):
+    old = _old_recording(tmp_path / "killed.h5", S, recorded=[9, 4, 0, 0, 0, 0], killed=True)
+    with pytest.raises(OSError):
+        h5py.File(old, "r")  # its SWMR flags are still set
+    new = convert_recording(old, tmp_path / "new.h5")
+    assert read_metadata(tmp_path / "new.h5")["recorded"].tolist() == [9, 4, 0, 0, 0, 0]
+    np.testing.assert_array_equal(np.asarray(new[:1]), S[:1])
+    np.testing.assert_array_equal(new[1, :4], S[1, :4])

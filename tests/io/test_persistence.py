@@ -16,7 +16,10 @@ import weightcast
 from weightcast import load, save
 from weightcast.io.persistence import FORMAT_VERSION, register_persistable
 
-from tests.test_sklearn_checks import ESTIMATOR_CLASSES, SELECTOR_CLASSES
+from weightcast.registry import all_estimators
+
+ESTIMATOR_CLASSES = [cls for _, cls in all_estimators("forecaster")]
+SELECTOR_CLASSES = [cls for _, cls in all_estimators("selector")]
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(6, 8, 3))

@@ -20,7 +20,6 @@ def test_flatten_and_load_round_trip():
     load_flat_parameters(b, vector.numpy(), layout)
     for p, q in zip(a.parameters(), b.parameters()):
         assert torch.equal(p, q)
-    assert ParameterLayout.from_json(layout.to_json()) == layout
 
 
 def test_flatten_is_a_copy():
@@ -46,3 +45,24 @@ def test_load_checks_names_shapes_size_and_values():
         load_flat_parameters(net, np.full(26, np.nan))
     with pytest.raises(ValueError, match="no parameters"):
         ParameterLayout.from_model(torch.nn.ReLU())
+
+
+def test_layout_from_a_weight_sequence_file(tmp_path):
+    from weightcast.io import open_sequences, write_sequences
+    net = _net()
+    layout = ParameterLayout.from_model(net)
+    path = tmp_path / "runs.h5"
+    write_sequences(path, np.zeros((1, 2, 26), np.float32), param_names=layout.names, param_shapes=layout.shapes)
+    assert ParameterLayout.from_file(path) == layout == ParameterLayout.from_file(open_sequences(path))
+    write_sequences(tmp_path / "bare.h5", np.zeros((1, 2, 26), np.float32))
+    with pytest.raises(ValueError, match=r"bare\.h5.*no parameter names"):
+        ParameterLayout.from_file(tmp_path / "bare.h5")
+
+
+def test_the_model_and_layout_arguments_are_checked():
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module, got 'net'"):
+        ParameterLayout.from_model("net")
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+        flatten_parameters(np.zeros(3))
+    with pytest.raises(TypeError, match="layout must be a ParameterLayout or None"):
+        load_flat_parameters(_net(), flatten_parameters(_net()), layout=("0.weight",))

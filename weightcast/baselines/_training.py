@@ -1,59 +1,35 @@
-"""What the neural baselines share: reading rows slab by slab, the Adam training loop with early
-stopping, and slab-wise prediction.
+"""What the neural baselines share: the Adam training loop with early stopping over blocks of rows, and
+the per-slab forecast.
 
 A baseline's torch module maps blocks of rows laid out (n_sequences, n_params_slab, n_in) to
 (n_sequences, n_params_slab, n_out); channel-independent modules treat the middle axis as a batch axis.
+Blocks come from :class:`weightcast.rows.RowReader`.
 """
 
 import copy
-import numbers
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..base import BaseForecaster, _check_positive_int, atomic_fit, iter_param_slabs, read_rows
+from ..base import BaseForecaster
+from ..constraints import parameter_constraints
 
-__all__ = ["RowBlocks", "NeuralForecaster", "check_real"]
+__all__ = ["NeuralForecaster", "row_blocks"]
 
 PREDICT_CHUNK_ROWS = 16384
 """Rows (sequence, parameter) pushed through a module at once in predict: bounds activation memory."""
 
 
-def check_real(value, name, low=0.0, low_inclusive=True):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise TypeError(f"{name} must be a finite real number, got {value!r}")
-    if value < low or (value == low and not low_inclusive):
-        raise ValueError(f"{name} must be {'>=' if low_inclusive else '>'} {low}, got {value}")
+def as_rows(x, y):
+    """Blocks (n_sequences, n_steps, n_params_slab) as the modules' rows (n_sequences, n_params_slab, n_steps)."""
+    return x.permute(0, 2, 1), y.permute(0, 2, 1)
 
 
-class RowBlocks:
-    """Input rows ``X[seqs][:, in_steps, slab]`` and target rows ``Y[seqs][:, out_steps, slab]``.
-
-    Blocks come one parameter slab at a time; when one slab holds every parameter the rows are read
-    once and kept on the device.
-    """
-
-    def __init__(self, X, Y, in_steps, out_steps, slab_size, device, dtype=torch.float32):
-        self.X, self.Y, self.in_steps, self.out_steps = X, Y, in_steps, out_steps
-        self.device, self.dtype = device, dtype
-        self.slabs = list(iter_param_slabs(X.shape[2], slab_size))
-        self._cached = None
-        self._cached = self.read(np.arange(X.shape[0]), self.slabs[0]) if len(self.slabs) == 1 else None
-
-    def read(self, seqs, params):
-        if self._cached is not None:
-            index = torch.as_tensor(seqs, device=self.device)
-            return self._cached[0][index], self._cached[1][index]
-        seqs = np.sort(np.asarray(seqs))  # lazy HDF5 views read increasing indices fastest
-        inputs = read_rows(self.X, seqs, self.in_steps, params, self.device, self.dtype)
-        targets = read_rows(self.Y, seqs, self.out_steps, params, self.device, self.dtype)
-        return inputs, targets
-
-    def blocks(self, seqs):
-        """Yield (inputs, targets) of shapes (len(seqs), n_params_slab, n_in) and (..., n_out)."""
-        for params in self.slabs:
-            yield self.read(seqs, params)
+def row_blocks(reader, seqs):
+    """Yield the (inputs, targets) rows of the sequences ``seqs``, one parameter slab at a time."""
+    for _, x, y in reader.blocks(seqs):
+        yield as_rows(x, y)
 
 
 class NeuralForecaster(BaseForecaster):
@@ -61,10 +37,12 @@ class NeuralForecaster(BaseForecaster):
     one parameter slab at a time, with early stopping on held-out sequences.
 
     Subclasses store ``m, lr, batch_size, max_epochs, patience, validation_fraction, slab_size, device,
-    random_state, verbose`` and implement ``_build_module(n_in, n_out, generator)``; they may override
-    ``_input_steps``, ``_output_steps``, ``_loss``, ``_penalty``, ``_lr_factor``, ``_train_batches`` and
-    ``_check_params``.
+    random_state, verbose`` (their rules are :class:`BaseForecaster`'s), declare their own parameters' rules
+    in ``_parameter_constraints`` and implement ``_build_module(n_in, n_out, generator)``; they may override
+    ``_input_steps``, ``_output_steps``, ``_loss``, ``_penalty``, ``_lr_factor`` and ``_train_batches``.
     """
+
+    _parameter_constraints = {"patience": parameter_constraints(BaseForecaster)["patience"].or_none()}  # None: no stop
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -92,9 +70,6 @@ class NeuralForecaster(BaseForecaster):
         """Parameters per block; a module that mixes coordinates needs them all at once."""
         return n_params if self._mixes_coordinates() else self.slab_size
 
-    def _mixes_coordinates(self):
-        return False
-
     def _lr_factor(self, iteration):
         return 1.0
 
@@ -102,41 +77,16 @@ class NeuralForecaster(BaseForecaster):
         """The training setting ``name`` (lr, batch_size, max_epochs, patience) as the loop uses it."""
         return getattr(self, name)
 
-    def _check_params(self):
-        check_real(self._setting("lr"), "lr", low_inclusive=False)
-        check_real(self.validation_fraction, "validation_fraction")
-        if self.validation_fraction >= 1:
-            raise ValueError(f"validation_fraction must be < 1, got {self.validation_fraction}")
-        _check_positive_int(self._setting("batch_size"), "batch_size")
-        _check_positive_int(self._setting("max_epochs"), "max_epochs", minimum=0)
-        _check_positive_int(self._setting("patience"), "patience", allow_none=True)
-
     def _train_batches(self, rows, train, generator, epoch):
         """One epoch: every training sequence once, in random minibatches, each slab in turn."""
         order = train[torch.randperm(len(train), generator=generator).numpy()]
         batch_size = self._setting("batch_size")
         for start in range(0, len(order), batch_size):
-            yield from rows.blocks(order[start:start + batch_size])
+            yield from row_blocks(rows, order[start:start + batch_size])
 
     # ------------------------------------------------------------------ fit
-    @atomic_fit
-    def fit(self, X, Y, validation_data=None):
-        """Train the network on input windows ``X`` and target steps ``Y``.
-
-        Parameters
-        ----------
-        X : array of shape (n_sequences, n_input_steps, n_params) or (n_sequences, n_input_steps)
-        Y : array of shape (n_sequences, m, n_params), (n_sequences, m) or (n_sequences,)
-        validation_data : tuple (X_val, Y_val) or None
-            Sequences for early stopping. None holds out ``validation_fraction`` of the sequences.
-
-        Returns
-        -------
-        self
-        """
-        self._check_params()
-        device = self._check_runtime_params()
-        X, Y = self._validate_fit_data(X, Y)
+    def _fit(self, X, Y, fit):
+        device = fit.device
         in_steps = self._input_steps(X.shape[1])
         out_steps = self._output_steps(Y.shape[1])
         generator = self._torch_generator(device)
@@ -145,22 +95,22 @@ class NeuralForecaster(BaseForecaster):
             torch.manual_seed(seed)
             module = self._build_module(len(in_steps), len(out_steps), generator).to(device)
 
-        if validation_data is not None:
-            X_val, Y_val = self._check_validation_data(validation_data, X, Y)
+        read = dict(device=device, dtype=torch.float32, steps=in_steps, target_steps=out_steps)
+        if fit.validation_data is not None:
+            X_val, Y_val = self._check_validation_data(fit.validation_data, X, Y)
             train, val = np.arange(X.shape[0]), np.arange(X_val.shape[0])
-            val_rows = RowBlocks(X_val, Y_val, in_steps, out_steps, self._slab_size(X.shape[2]), device)
+            val_rows = self._reader(X_val, Y_val, names=("validation X", "validation Y"), **read)
         else:
             train, val = self._split_validation(X.shape[0], generator)
             val_rows = None
-        rows = RowBlocks(X, Y, in_steps, out_steps, self._slab_size(X.shape[2]), device)
+        rows = self._reader(X, Y, **read)
         val_rows = rows if val_rows is None else val_rows
 
-        self.module_, self.in_steps_, self.out_steps_, self.device_ = module, in_steps, out_steps, device
+        self.module_, self.in_steps_, self.out_steps_ = module, in_steps, out_steps
         self.horizon_ = len(out_steps)
         self.history_ = self._train(module, rows, train, val_rows, val, generator)
         self.n_epochs_ = len(self.history_)
         module.eval()
-        return self
 
     def _module_for_loading(self, name):
         """An untrained module of the fitted architecture, which :func:`weightcast.load` fills."""
@@ -172,7 +122,7 @@ class NeuralForecaster(BaseForecaster):
         total, count = 0.0, 0
         with torch.no_grad():
             for start in range(0, len(seqs), 256):
-                for inputs, targets in rows.blocks(seqs[start:start + 256]):
+                for inputs, targets in row_blocks(rows, seqs[start:start + 256]):
                     loss = self._loss(module, inputs, module(inputs), targets)
                     total += float(loss) * targets.numel()
                     count += targets.numel()
@@ -217,36 +167,21 @@ class NeuralForecaster(BaseForecaster):
         module.load_state_dict(best_state)  # the initial weights if no epoch improved on them
         return history
 
-    # ------------------------------------------------------------------ predict
-    def predict(self, X, m=None):
-        """Forecast the next ``m`` steps of each sequence.
+    # ------------------------------------------------------------------ forecast
+    def _forecast_steps(self):
+        return self.in_steps_
 
-        Parameters
-        ----------
-        X : array of shape (n_sequences, n_input_steps, n_params) or (n_sequences, n_input_steps)
-            The same number of input steps and parameters as in ``fit``.
-        m : int or None, default=None
-            Steps to forecast, at most the fitted horizon; None uses the constructor's ``m`` or the
-            fitted horizon.
-
-        Returns
-        -------
-        Y_pred : array of shape (n_sequences, m, n_params), or lifted like the ``X``/``Y`` of fit.
-        """
-        X, X_ndim = self._validate_predict_data(X)
-        m = self._predict_horizon(m)
-        device = self._check_runtime_params()
+    def _slab_forecast(self, m, device, dtype):
         # float64 data is forecast in float64 (a copy of the float32-trained module): results then do not
         # depend, to float32 rounding, on how many sequences are predicted at once.
-        dtype = torch.float64 if X.dtype == np.float64 else torch.float32
         module = self.module_.to(device) if dtype == torch.float32 else copy.deepcopy(self.module_).to(device, dtype)
-        Y_pred = np.empty((X.shape[0], m, X.shape[2]), dtype=X.dtype)
-        everything = np.arange(X.shape[0])
-        with torch.no_grad():
-            for params in iter_param_slabs(X.shape[2], self._slab_size(X.shape[2])):
-                inputs = read_rows(X, everything, self.in_steps_, params, device, dtype)
-                chunk = max(1, PREDICT_CHUNK_ROWS // max(inputs.shape[0], 1))
-                chunk = inputs.shape[1] if self._mixes_coordinates() else chunk
+
+        def forecast(x):
+            inputs = x.permute(0, 2, 1)
+            chunk = max(1, PREDICT_CHUNK_ROWS // max(inputs.shape[0], 1))
+            chunk = inputs.shape[1] if self._mixes_coordinates() else chunk
+            with torch.no_grad():
                 outputs = [module(inputs[:, i:i + chunk])[..., :m] for i in range(0, inputs.shape[1], chunk)]
-                Y_pred[:, :, params] = torch.cat(outputs, dim=1).permute(0, 2, 1).cpu().numpy()
-        return self._format_prediction(Y_pred, X_ndim)
+            return torch.cat(outputs, dim=1).permute(0, 2, 1)
+
+        return forecast

@@ -4,7 +4,9 @@ last input steps, evaluated at the future steps (the trivial baseline of weight-
 import numpy as np
 import torch
 
-from ..base import BaseForecaster, _check_positive_int, atomic_fit, iter_param_slabs, read_rows
+from ..base import BaseForecaster
+from ..constraints import Integer
+from ..rows import check_finite, is_lazy
 
 __all__ = ["CurveFitForecaster"]
 
@@ -54,6 +56,8 @@ class CurveFitForecaster(BaseForecaster):
     True
     """
 
+    _parameter_constraints = {"degree": Integer(low=0), "window": Integer(low=1, none=True)}
+
     def __init__(self, degree=1, window=None, m=None, slab_size=1_048_576, device="auto", random_state=None,
                  verbose=0):
         self.degree = degree
@@ -73,25 +77,10 @@ class CurveFitForecaster(BaseForecaster):
         tags.regressor_tags.poor_score = True  # extrapolates each row on its own; learns nothing from y
         return tags
 
-    @atomic_fit
-    def fit(self, X, Y, validation_data=None):
-        """Check the data and set the horizon; the extrapolation map depends only on the step numbers.
-
-        Parameters
-        ----------
-        X : array of shape (n_sequences, n_input_steps, n_params) or (n_sequences, n_input_steps)
-        Y : array of shape (n_sequences, m, n_params), (n_sequences, m) or (n_sequences,)
-        validation_data : ignored
-            Accepted so that every forecaster can be fitted the same way.
-
-        Returns
-        -------
-        self
-        """
-        _check_positive_int(self.degree, "degree", minimum=0)
-        _check_positive_int(self.window, "window", allow_none=True)
-        device = self._check_runtime_params()
-        X, Y = self._validate_fit_data(X, Y)
+    def _fit(self, X, Y, fit):
+        """Check the window and set the horizon; the extrapolation map depends only on the step numbers."""
+        if not is_lazy(Y):  # Y is never read (a lazy one is not read just to be checked)
+            check_finite(Y, "Y")
         n_steps = X.shape[1]
         window = n_steps if self.window is None else self.window
         if window > n_steps:
@@ -105,32 +94,16 @@ class CurveFitForecaster(BaseForecaster):
         future = np.arange(1, horizon + 1, dtype=np.float64)
         powers = np.arange(self.degree + 1)
         fit_map = np.linalg.pinv(past[:, None] ** powers)  # (degree + 1, window): polynomial coefficients
-        self.coef_ = ((future[:, None] ** powers) @ fit_map).T
+        self.coef_ = np.ascontiguousarray(((future[:, None] ** powers) @ fit_map).T)
         self.in_steps_ = np.arange(n_steps - window, n_steps)
         self.horizon_ = horizon
-        self.device_ = device
-        return self
 
-    def predict(self, X, m=None):
-        """Extrapolate each coordinate ``m`` steps ahead.
+    def _forecast_steps(self):
+        return self.in_steps_
 
-        Parameters
-        ----------
-        X : array of shape (n_sequences, n_input_steps, n_params) or (n_sequences, n_input_steps)
-        m : int or None, default=None
-            Steps to forecast, at most the fitted horizon.
+    def _forecast_dtype(self, dtype):
+        return torch.float64
 
-        Returns
-        -------
-        Y_pred : array of shape (n_sequences, m, n_params), or lifted like the ``X``/``Y`` of fit.
-        """
-        X, X_ndim = self._validate_predict_data(X)
-        m = self._predict_horizon(m)
-        device = self._check_runtime_params()
-        coef = torch.as_tensor(self.coef_[:, :m], device=device)
-        Y_pred = np.empty((X.shape[0], m, X.shape[2]), dtype=X.dtype)
-        everything = np.arange(X.shape[0])
-        for params in iter_param_slabs(X.shape[2], self.slab_size):
-            rows = read_rows(X, everything, self.in_steps_, params, device, torch.float64)
-            Y_pred[:, :, params] = (rows @ coef).permute(0, 2, 1).cpu().numpy()
-        return self._format_prediction(Y_pred, X_ndim)
+    def _slab_forecast(self, m, device, dtype):
+        coef = torch.as_tensor(np.ascontiguousarray(self.coef_[:, :m]), device=device, dtype=dtype)
+        return lambda x: (x.permute(0, 2, 1) @ coef).permute(0, 2, 1)

@@ -4,7 +4,7 @@ for each part, shared by every coordinate."""
 import torch
 from torch import nn
 
-from ..base import _check_positive_int
+from ..constraints import Integer, Options
 from ._training import NeuralForecaster
 
 __all__ = ["DLinearForecaster", "moving_average"]
@@ -98,6 +98,8 @@ class DLinearForecaster(NeuralForecaster):
     (16, 4, 3)
     """
 
+    _parameter_constraints = {"kernel_size": Integer(low=1), "normalization": Options("last", none=True)}
+
     def __init__(self, m=None, kernel_size=25, normalization=None, lr=0.005, batch_size=32, max_epochs=1000,
                  patience=20, validation_fraction=0.2, slab_size=1_048_576, device="auto", random_state=None,
                  verbose=0):
@@ -118,12 +120,6 @@ class DLinearForecaster(NeuralForecaster):
     def get_test_params(cls):
         return [{"max_epochs": 3, "device": "cpu", "random_state": 0},
                 {"kernel_size": 3, "normalization": "last", "max_epochs": 3, "device": "cpu", "random_state": 0}]
-
-    def _check_params(self):
-        super()._check_params()
-        _check_positive_int(self.kernel_size, "kernel_size")
-        if self.normalization not in (None, "last"):
-            raise ValueError(f"normalization must be None or 'last', got {self.normalization!r}")
 
     def _build_module(self, n_in, n_out, generator):
         return _DLinearModule(n_in, n_out, self.kernel_size, self.normalization)

@@ -1,13 +1,12 @@
 """Introspection (Sinha et al., 2017): a tiny network from [w_t, w_0.7t, w_0.4t, w_0] to a later weight,
 here one such network per forecast step, trained on coordinates sampled by how far they moved."""
 
-import numpy as np
 import torch
 from torch import nn
 
-from ..base import _check_positive_int
+from ..constraints import Integer, Options, Real, parameter_constraints
 from ..selection import IntrospectionSelector
-from ._training import NeuralForecaster, check_real
+from ._training import NeuralForecaster, as_rows
 
 __all__ = ["IntrospectionForecaster"]
 
@@ -112,6 +111,16 @@ class IntrospectionForecaster(NeuralForecaster):
     ([0, 8, 14, 20], (10, 9, 4))
     """
 
+    _parameter_constraints = {
+        "variant": Options("original", "linear"),
+        "hidden_size": Integer(low=1),
+        "scale": Real(low=0, low_open=True),
+        "steps_per_epoch": Integer(low=1),
+        # None: the variant's own setting (see _setting)
+        **{name: rule.or_none() for name, rule in parameter_constraints(NeuralForecaster).items()
+           if name in ("lr", "batch_size", "max_epochs", "patience")},
+    }
+
     def __init__(self, variant="original", m=None, hidden_size=40, scale=1000.0, lr=None, batch_size=None,
                  steps_per_epoch=1000, max_epochs=None, patience=None, validation_fraction=0.2,
                  slab_size=1_048_576, device="auto", random_state=None, verbose=0):
@@ -143,14 +152,6 @@ class IntrospectionForecaster(NeuralForecaster):
         return {"lr": 5e-4 if original else 0.005, "batch_size": 20 if original else 32,
                 "max_epochs": 30 if original else 1000, "patience": None if original else 20}[name]
 
-    def _check_params(self):
-        if self.variant not in ("original", "linear"):
-            raise ValueError(f"variant must be 'original' or 'linear', got {self.variant!r}")
-        super()._check_params()
-        _check_positive_int(self.hidden_size, "hidden_size")
-        _check_positive_int(self.steps_per_epoch, "steps_per_epoch")
-        check_real(self.scale, "scale", low_inclusive=False)
-
     def _input_steps(self, n_steps):
         return IntrospectionSelector().fit_steps(n_steps).steps_
 
@@ -178,7 +179,7 @@ class IntrospectionForecaster(NeuralForecaster):
         first = (epoch - 1) * min(self.steps_per_epoch, n_slabs)
         for i in range(min(self.steps_per_epoch, n_slabs)):
             n_draws = len(range(i, self.steps_per_epoch, n_slabs))
-            inputs, targets = rows.read(train, rows.slabs[(first + i) % n_slabs])
+            inputs, targets = as_rows(*rows.read((first + i) % n_slabs, train))
             inputs, targets = inputs.reshape(-1, inputs.shape[-1]), targets.reshape(-1, targets.shape[-1])
             order = torch.argsort((inputs[:, -1] - inputs[:, 0]).abs())  # features run from w_0 to w_n
             n = len(order)

@@ -3,8 +3,8 @@
 import torch
 from torch import nn
 
-from ..base import _check_positive_int
-from ._training import NeuralForecaster, check_real
+from ..constraints import Boolean, Integer, Real
+from ._training import NeuralForecaster
 
 __all__ = ["RMLPForecaster", "revin_normalize"]
 
@@ -110,6 +110,9 @@ class RMLPForecaster(NeuralForecaster):
     (16, 4, 3)
     """
 
+    _parameter_constraints = {"hidden_size": Integer(low=1), "channel_mixing": Boolean(), "max_params": Integer(low=1),
+                              "eps": Real(low=0, low_open=True)}
+
     def __init__(self, m=None, hidden_size=512, channel_mixing=True, max_params=4096, eps=1e-5, lr=0.001,
                  batch_size=32, max_epochs=1000, patience=20, validation_fraction=0.2, slab_size=1_048_576,
                  device="auto", random_state=None, verbose=0):
@@ -132,14 +135,6 @@ class RMLPForecaster(NeuralForecaster):
     def get_test_params(cls):
         return [{"hidden_size": 8, "max_epochs": 3, "device": "cpu", "random_state": 0},
                 {"hidden_size": 8, "channel_mixing": False, "max_epochs": 3, "device": "cpu", "random_state": 0}]
-
-    def _check_params(self):
-        super()._check_params()
-        _check_positive_int(self.hidden_size, "hidden_size")
-        _check_positive_int(self.max_params, "max_params")
-        check_real(self.eps, "eps", low_inclusive=False)
-        if not isinstance(self.channel_mixing, bool):
-            raise TypeError(f"channel_mixing must be True or False, got {self.channel_mixing!r}")
 
     def _mixes_coordinates(self):
         return self.channel_mixing

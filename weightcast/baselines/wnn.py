@@ -7,8 +7,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..base import _check_positive_int
-from ._training import NeuralForecaster, check_real
+from ..constraints import Integer, Real
+from ._training import NeuralForecaster
 
 __all__ = ["WNNForecaster", "wnn_normalize"]
 
@@ -147,6 +147,9 @@ class WNNForecaster(NeuralForecaster):
     ((12, 1, 3), 9425)
     """
 
+    _parameter_constraints = {"offset": Integer(low=1, none=True), "window": Integer(low=2),
+                              "kernel_l1": Real(low=0), "bias_l1": Real(low=0)}
+
     def __init__(self, offset=None, window=5, m=None, kernel_l1=1e-6, bias_l1=0.1, lr=0.001, batch_size=32,
                  max_epochs=1000, patience=20, validation_fraction=0.2, slab_size=1_048_576, device="auto",
                  random_state=None, verbose=0):
@@ -169,13 +172,6 @@ class WNNForecaster(NeuralForecaster):
     def get_test_params(cls):
         return [{"window": 2, "max_epochs": 3, "device": "cpu", "random_state": 0},
                 {"window": 2, "offset": 1, "max_epochs": 3, "device": "cpu", "random_state": 0}]
-
-    def _check_params(self):
-        super()._check_params()
-        _check_positive_int(self.window, "window", minimum=2)
-        _check_positive_int(self.offset, "offset", allow_none=True)
-        check_real(self.kernel_l1, "kernel_l1")
-        check_real(self.bias_l1, "bias_l1")
 
     def _input_steps(self, n_steps):
         if n_steps < self.window:
@@ -205,6 +201,9 @@ class WNNForecaster(NeuralForecaster):
         layers = module.regularized_layers()
         return (self.kernel_l1 * sum(layer.weight.abs().sum() for layer in layers)
                 + self.bias_l1 * sum(layer.bias.abs().sum() for layer in layers))
+
+    def _score_steps(self, n_target_steps):
+        return self._output_steps(n_target_steps) if self.offset is not None else super()._score_steps(n_target_steps)
 
     def _predict_horizon(self, m):
         if self.offset is not None and m is None:

@@ -5,9 +5,9 @@ every machine. Each can also return the training loss at every recorded step (th
 feeds the forecaster (w_i, l_i)).
 """
 
-import numbers
-
 import numpy as np
+
+from ..constraints import Boolean, Integer, Options, Real
 
 __all__ = ["make_syn1", "make_syn2"]
 
@@ -15,17 +15,12 @@ SYN2_LEARNING_RATES = {"sgd": 0.002, "adam": 0.005}
 SYN2_HIDDEN = 10  # Linear(1 -> 10) -> ReLU -> Linear(10 -> 1): 10 + 10 + 10 + 1 = 31 parameters
 
 
-def _check_int(value, name, minimum):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
+_SIZE = Integer(low=1)
 
 
-def _check_optimizer(optimizer, allowed, generator):
-    if optimizer not in allowed:
-        raise ValueError(f"{generator}: optimizer must be one of {sorted(allowed)}, got {optimizer!r}")
+def _check_sizes(**sizes):
+    """Each size is an integer >= 1; returned as Python ints."""
+    return [int(_SIZE.check(value, name)) for name, value in sizes.items()]
 
 
 def make_syn1(optimizer="gd", n_sequences=200, n_steps=201, n_params=3, seed=1, n_points=100,
@@ -74,12 +69,11 @@ def make_syn1(optimizer="gd", n_sequences=200, n_steps=201, n_params=3, seed=1, 
     >>> bool(loss[:, -1].mean() < loss[:, 0].mean())
     True
     """
-    _check_optimizer(optimizer, {"gd", "sgd"}, "make_syn1")
-    n_sequences = _check_int(n_sequences, "n_sequences", 1)
-    n_steps = _check_int(n_steps, "n_steps", 1)
-    n_params = _check_int(n_params, "n_params", 1)
-    n_points = _check_int(n_points, "n_points", 8 if optimizer == "sgd" else 1)
-    seed = _check_int(seed, "seed", 0)
+    Options("gd", "sgd").check(optimizer, "optimizer")
+    n_sequences, n_steps, n_params = _check_sizes(n_sequences=n_sequences, n_steps=n_steps, n_params=n_params)
+    n_points = int(Integer(low=8 if optimizer == "sgd" else 1).check(n_points, "n_points"))  # SGD draws 8
+    seed = int(Integer(low=0, high=2 ** 32 - 1).check(seed, "seed"))  # numpy's global generator's seeds
+    Boolean().check(return_loss, "return_loss")
     batch = 8
 
     state = np.random.get_state()
@@ -187,15 +181,12 @@ def make_syn2(optimizer="sgd", n_sequences=200, n_steps=201, seed=1, n_points=10
     >>> bool((make_syn2("adam", n_sequences=3, n_steps=21, seed=0) == S).all())
     True
     """
-    _check_optimizer(optimizer, {"sgd", "adam"}, "make_syn2")
-    n_sequences = _check_int(n_sequences, "n_sequences", 1)
-    n_steps = _check_int(n_steps, "n_steps", 1)
-    n_points = _check_int(n_points, "n_points", 1)
-    batch_size = _check_int(batch_size, "batch_size", 1)
-    seed = _check_int(seed, "seed", 0)
-    lr = SYN2_LEARNING_RATES[optimizer] if lr is None else lr
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not np.isfinite(lr) or lr <= 0:
-        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    Options("sgd", "adam").check(optimizer, "optimizer")
+    n_sequences, n_steps, n_points, batch_size = _check_sizes(n_sequences=n_sequences, n_steps=n_steps,
+                                                              n_points=n_points, batch_size=batch_size)
+    seed = int(Integer(low=0).check(seed, "seed"))
+    lr = SYN2_LEARNING_RATES[optimizer] if Real(low=0, low_open=True, none=True).check(lr, "lr") is None else lr
+    Boolean().check(return_loss, "return_loss")
 
     H = SYN2_HIDDEN
     batch_size = min(batch_size, n_points)

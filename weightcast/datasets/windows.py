@@ -70,7 +70,7 @@ def training_windows(runs, n_input, m=1, spacing=1, stride=1, start=0, stop=None
     Parameters
     ----------
     runs : array of shape (n_runs, n_steps, n_params) or (n_runs, n_steps), or a lazy view
-        Recordings of other runs (e.g. :func:`weightcast.io.open_sequences`, ``Recording.weights`` views).
+        Recordings of other runs (e.g. recordings opened with :func:`weightcast.io.open_sequences`).
     n_input : int
         Input snapshots per window.
     m : int, default=1

@@ -36,6 +36,8 @@ from safetensors.torch import load as _safetensors_load
 from safetensors.torch import save as _safetensors_save
 
 from .._version import __version__
+from ..device import resolve_device
+from .allowlist import lookup, name_of, register_persistable
 from .atomic import atomic_output
 
 __all__ = ["save", "load", "register_persistable", "PersistenceMixin", "FORMAT_VERSION"]
@@ -50,37 +52,8 @@ _TAG = "__wc__"
 _ATTRIBUTE_NAME = re.compile(r"^_?[A-Za-z][A-Za-z0-9_]*$")
 _NUMPY_KINDS = "biuf"  # scalar dtypes a file may name: bool, int, uint, float
 
-_REGISTERED = {}  # name -> class, filled by register_persistable
-
-
-def register_persistable(cls=None, *, name=None):
-    """Allow ``cls`` in model files (a class decorator). Public weightcast estimators need not be registered.
-
-    Examples
-    --------
-    >>> from sklearn.base import BaseEstimator
-    >>> @register_persistable
-    ... class MyForecaster(BaseEstimator):
-    ...     pass
-    """
-    def add(cls):
-        _REGISTERED[name or f"{cls.__module__}.{cls.__qualname__}"] = cls
-        return cls
-    return add if cls is None else add(cls)
-
-
-def _allowed_classes():
-    """The allow-list: every estimator class that weightcast exports, sklearn's Pipeline, and registered ones."""
-    import weightcast
-    from sklearn.base import BaseEstimator
-    from sklearn.pipeline import Pipeline
-
-    allowed = {f"weightcast.{name}": getattr(weightcast, name) for name in weightcast.__all__
-               if isinstance(getattr(weightcast, name), type)
-               and issubclass(getattr(weightcast, name), BaseEstimator)}
-    allowed["sklearn.pipeline.Pipeline"] = Pipeline
-    allowed.update(_REGISTERED)
-    return allowed
+# sklearn's Pipeline holds weightcast estimators as steps.
+register_persistable(name="sklearn.pipeline.Pipeline", module="sklearn.pipeline", attribute="Pipeline")
 
 
 class PersistenceMixin:
@@ -98,11 +71,10 @@ class PersistenceMixin:
 # ---------------------------------------------------------------------------------------------- saving
 class _Encoder:
     def __init__(self):
-        self.names = {cls: name for name, cls in _allowed_classes().items()}
         self.tensors = {}
 
     def estimator(self, est, where):
-        name = self.names.get(type(est))
+        name = name_of(type(est))
         if name is None:
             raise TypeError(f"cannot save {where} ({type(est).__module__}.{type(est).__qualname__}): "
                             "not an allow-listed weightcast class (see weightcast.io.register_persistable)")
@@ -146,7 +118,7 @@ class _Encoder:
             device = next((str(t.device) for t in state.values()), "cpu")
             return {_TAG: "module", "device": device,
                     "state": {key: self.tensor(t, "torch") for key, t in state.items()}}
-        if type(value) in self.names:
+        if name_of(type(value)) is not None:
             return self.estimator(value, where)
         raise TypeError(f"cannot save {where}: values of type {type(value).__module__}.{type(value).__qualname__} "
                         "are not supported (arrays, tensors, JSON values and weightcast estimators are)")
@@ -220,7 +192,6 @@ def _refuse_constant(constant):
 class _Decoder:
     def __init__(self, path, tensors, device):
         self.path, self.tensors, self.device = path, tensors, device
-        self.allowed = _allowed_classes()
 
     def fail(self, where, problem):
         return ValueError(f"{self.path!r}: invalid model file at {where}: {problem}")
@@ -229,7 +200,7 @@ class _Decoder:
         if not (isinstance(node, dict) and node.get(_TAG) == "estimator"):
             raise self.fail(where, "expected an estimator entry")
         name = node.get("class")
-        cls = self.allowed.get(name) if isinstance(name, str) else None
+        cls = lookup(name) if isinstance(name, str) else None
         if cls is None:
             raise self.fail(where, f"class {name!r} is not an allow-listed weightcast class; refusing to load it")
         params, state = node.get("params"), node.get("state")
@@ -279,7 +250,6 @@ class _Decoder:
 
     def _device_for(self, saved):
         """The override device if one was given, else the saved one when available here, else the CPU."""
-        from ..base import resolve_device
         if self.device is not None:
             return resolve_device(self.device)
         try:
@@ -368,7 +338,6 @@ def load(path, device=None):
     """
     path = Path(os.fspath(path))
     if device is not None:
-        from ..base import resolve_device
         resolve_device(device)  # fail early on a bad device string
     config_bytes, tensor_bytes = _read_members(path)
     try:

@@ -42,6 +42,8 @@ def minibatches(data, batch_size, seed):
     """Endless minibatches: a fresh seeded permutation of the training set each epoch."""
     generator = torch.Generator().manual_seed(int(seed))
     n = len(data.y_train)
+    if batch_size > n:  # no full batch: the loop below would never yield
+        raise ValueError(f"batch_size={batch_size} exceeds the {n} training examples")
     while True:
         order = torch.randperm(n, generator=generator)
         for start in range(0, n - batch_size + 1, batch_size):

@@ -4,13 +4,17 @@ The flat order is ``model.named_parameters()`` order; a :class:`ParameterLayout`
 parameter's name, shape and offset so that a forecast step can be loaded into the right tensors.
 """
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from ..constraints import InstanceOf
+from ..io.hdf5 import read_metadata
+
 __all__ = ["ParameterLayout", "flatten_parameters", "load_flat_parameters"]
+
+_MODEL = InstanceOf(torch.nn.Module, "a torch.nn.Module")
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class ParameterLayout:
 
     @classmethod
     def from_model(cls, model):
+        _MODEL.check(model, "model")
         named = list(model.named_parameters())
         if not named:
             raise ValueError(f"{type(model).__name__} has no parameters to record")
@@ -47,13 +52,21 @@ class ParameterLayout:
     def n_params(self):
         return int(sum(self.sizes))
 
-    def to_json(self):
-        return json.dumps({"names": list(self.names), "shapes": [list(s) for s in self.shapes]})
-
     @classmethod
-    def from_json(cls, text):
-        data = json.loads(text)
-        return cls(tuple(data["names"]), tuple(tuple(s) for s in data["shapes"]))
+    def from_file(cls, source, dataset="weights"):
+        """The layout stored in a weight-sequence file (a path, or a :class:`weightcast.io.SequenceView`).
+
+        Recordings and forecasts of them carry their model's parameter names and shapes; other files
+        raise ``ValueError``.
+        """
+        if hasattr(source, "param_names"):
+            names, shapes, where = source.param_names, source.param_shapes, source.source
+        else:
+            meta = read_metadata(source, dataset)
+            names, shapes, where = meta["param_names"], meta["param_shapes"], repr(str(source))
+        if names is None or shapes is None:
+            raise ValueError(f"{where} records no parameter names and shapes (param_names / param_shapes)")
+        return cls(tuple(names), tuple(tuple(shape) for shape in shapes))
 
     def check_model(self, model, what="the vector"):
         """Raise a ValueError naming the first parameter whose name or shape differs from ``model``'s."""
@@ -80,6 +93,7 @@ def flatten_parameters(model):
     >>> flatten_parameters(torch.nn.Linear(3, 2)).shape
     torch.Size([8])
     """
+    _MODEL.check(model, "model")
     with torch.no_grad():
         return torch.cat([p.detach().reshape(-1).to("cpu", torch.float32) for p in model.parameters()])
 
@@ -103,6 +117,7 @@ def load_flat_parameters(model, vector, layout=None):
     True
     """
     own = ParameterLayout.from_model(model)
+    InstanceOf(ParameterLayout, "a ParameterLayout", none=True).check(layout, "layout")
     if layout is not None:
         layout.check_model(model)
     vector = torch.as_tensor(np.asarray(vector) if not isinstance(vector, torch.Tensor) else vector)
