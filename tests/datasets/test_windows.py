@@ -27,7 +27,9 @@ def test_two_d_sequences_are_lifted():
     (dict(n_input_steps=0), ValueError, "n_input_steps must be >= 1"),
     (dict(n_input_steps=4, m=7), ValueError, "exceeds the 10 steps"),
     (dict(n_input_steps=4, m=0), ValueError, "m must be >= 1"),
-    (dict(n_input_steps=2.0), TypeError, "n_input_steps must be an integer"),
+    (dict(n_input_steps=2.0), TypeError, r"n_input_steps must be an integer, got 2.0 \(float\)"),
+    (dict(n_input_steps=True), TypeError, "n_input_steps must be an integer"),
+    (dict(n_input_steps=4, m=1.5), TypeError, r"m must be an integer or None, got 1.5"),
 ])
 def test_bad_splits_are_named(kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -81,11 +83,16 @@ def test_training_windows_on_an_hdf5_view_read_lazily(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    (dict(n_input=0), ValueError, "n_input must be >= 1"),
-    (dict(n_input=2, spacing=1.5), TypeError, "spacing must be an integer"),
+    (dict(n_input=0), ValueError, "n_input must be >= 1, got 0"),
+    (dict(n_input=2, m=None), TypeError, "m must be an integer, got None"),
+    (dict(n_input=2, spacing=1.5), TypeError, r"spacing must be an integer, got 1.5 \(float\)"),
+    (dict(n_input=2, stride=0), ValueError, "stride must be >= 1, got 0"),
     (dict(n_input=4, m=4, spacing=2), ValueError, "spans 15 recorded steps"),
-    (dict(n_input=2, start=12), ValueError, "start must be"),
-    (dict(n_input=2, start=3, stop=3), ValueError, "stop must be"),
+    (dict(n_input=2, start=12), ValueError, "start must be <= 11, got 12"),
+    (dict(n_input=2, start=-1), ValueError, "start must be >= 0, got -1"),
+    (dict(n_input=2, start="0"), TypeError, "start must be an integer"),
+    (dict(n_input=2, start=3, stop=3), ValueError, "stop must be >= 4, got 3"),
+    (dict(n_input=2, stop=13), ValueError, "stop must be <= 12, got 13"),
 ])
 def test_training_windows_bad_settings(kwargs, error, match):
     with pytest.raises(error, match=match):

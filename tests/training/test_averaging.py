@@ -77,10 +77,16 @@ def test_state_dict_round_trip():
     assert torch.equal(other.flat(), averager.flat()) and other.n_updates == 3
 
 
-@pytest.mark.parametrize("kwargs, match", [(dict(decay=1.0), "decay"), (dict(decay=-0.1), "decay"),
-                                           (dict(warmup=0.5), "warmup"), (dict(decay=True), "decay")])
-def test_bad_settings(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(decay=1.0), ValueError, "decay must be < 1, got 1.0"),
+    (dict(decay=-0.1), ValueError, "decay must be >= 0, got -0.1"),
+    (dict(warmup=0.5), ValueError, "warmup must be >= 1, got 0.5"),
+    (dict(warmup="10"), TypeError, "warmup must be a finite real number or None"),
+    (dict(decay=True), TypeError, "decay must be a finite real number, got True"),
+    (dict(use_buffers=None), TypeError, "use_buffers must be True or False"),
+])
+def test_bad_settings(kwargs, error, match):
+    with pytest.raises(error, match=match):
         WeightAverager(torch.nn.Linear(1, 1), **kwargs)
     with pytest.raises(TypeError, match="torch.nn.Module"):
         WeightAverager("model")

@@ -91,6 +91,45 @@ def test_invalid_settings():
         FarcastAndContinue(model, opt, fitted, n_input=2, horizon=1, optimizer_state="zero")
 
 
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(n_input=0), ValueError, "n_input must be >= 1, got 0"),
+    (dict(horizon=1.0), TypeError, r"horizon must be an integer, got 1.0 \(float\)"),
+    (dict(every=0), ValueError, "every must be >= 1, got 0"),
+    (dict(period=True), TypeError, "period must be an integer"),
+    (dict(average=-2), ValueError, "average must be >= 1, got -2"),
+    (dict(n_windows=0), ValueError, "n_windows must be >= 1, got 0"),
+    (dict(first_jump=0), ValueError, "first_jump must be >= 1, got 0"),
+    (dict(first_jump="10"), TypeError, "first_jump must be an integer or None"),
+    (dict(max_jumps=-1), ValueError, "max_jumps must be >= 0, got -1"),
+    (dict(refit=1), TypeError, "refit must be True or False, got 1"),
+    (dict(optimizer_state="zero"), ValueError, "optimizer_state must be one of 'keep', 'reset', got 'zero'"),
+    (dict(inputs="weights"), ValueError, "inputs must be one of 'snapshots', 'averages'"),
+    (dict(averagers="ema"), TypeError, "averagers must be a list of WeightAverager objects"),
+    (dict(averagers=[object()]), TypeError, r"averagers\[0\] must be a WeightAverager"),
+    (dict(averagers_at_jump="move"), ValueError, "averagers_at_jump must be one of 'keep', 'shift', 'reset'"),
+    (dict(gate=lambda model: 0.0), TypeError, "gate must be a JumpGate or None"),
+    (dict(gate_reference="ema"), ValueError, "gate_reference must be one of 'weights', 'average'"),
+])
+def test_parameters_are_checked_by_their_rules(kwargs, error, match):
+    model = torch.nn.Linear(2, 1)
+    fitted = LFD2Forecaster(solver="lstsq").fit(*np.split(_linear_runs(3), [2], axis=1))
+    settings = dict(n_input=2, horizon=1) | kwargs
+    with pytest.raises(error, match=match):
+        FarcastAndContinue(model, _Drift(model.parameters()), fitted, **settings)
+
+
+def test_model_optimizer_and_forecaster_are_checked():
+    model = torch.nn.Linear(2, 1)
+    opt = _Drift(model.parameters())
+    fitted = LFD2Forecaster(solver="lstsq").fit(*np.split(_linear_runs(3), [2], axis=1))
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+        FarcastAndContinue(model.weight, opt, fitted, n_input=2)
+    with pytest.raises(TypeError, match="optimizer must be a torch.optim.Optimizer"):
+        FarcastAndContinue(model, "adam", fitted, n_input=2)
+    with pytest.raises(TypeError, match="forecaster must be a weightcast forecaster"):
+        FarcastAndContinue(model, opt, "lfd2", n_input=2)
+
+
 def _classifier():
     torch.manual_seed(0)
     return torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Tanh(), torch.nn.Linear(6, 3), torch.nn.LogSoftmax(1))

@@ -57,8 +57,10 @@ def test_tolerance_and_bad_input():
     model, loss_fn, _ = _setup(1)
     same = flatten_parameters(model)
     assert JumpGate(loss_fn)(model, same)                 # an equal loss is not a rise
-    with pytest.raises(ValueError, match="tolerance"):
+    with pytest.raises(ValueError, match="tolerance must be >= 0, got -1.0"):
         JumpGate(loss_fn, tolerance=-1.0)
+    with pytest.raises(TypeError, match="tolerance must be a finite real number"):
+        JumpGate(loss_fn, tolerance=float("inf"))
     with pytest.raises(TypeError, match="callable"):
         JumpGate(0.5)
     with pytest.raises(ValueError, match="NaN"):

@@ -5,8 +5,11 @@ import numbers
 import numpy as np
 
 from ..base import check_sequence_array
+from ..constraints import Integer
 
 __all__ = ["split_sequences", "training_windows", "WindowView"]
+
+_POSITIVE = Integer(low=1)
 
 
 def split_sequences(S, n_input_steps, m=None):
@@ -34,27 +37,14 @@ def split_sequences(S, n_input_steps, m=None):
     """
     S = check_sequence_array(S)
     n_steps = S.shape[1]
-    for name, value in (("n_input_steps", n_input_steps), ("m", m)):
-        if value is None and name == "m":
-            continue
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise TypeError(f"{name} must be an integer, got {value!r}")
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
+    _POSITIVE.check(n_input_steps, "n_input_steps")
+    _POSITIVE.or_none().check(m, "m")
     if n_input_steps >= n_steps:
         raise ValueError(f"n_input_steps={n_input_steps} leaves no target step in sequences of {n_steps} steps")
     m = n_steps - n_input_steps if m is None else m
     if n_input_steps + m > n_steps:
         raise ValueError(f"n_input_steps={n_input_steps} + m={m} exceeds the {n_steps} steps of each sequence")
     return S[:, :n_input_steps], S[:, n_input_steps:n_input_steps + m]
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
 
 
 def training_windows(runs, n_input, m=1, spacing=1, stride=1, start=0, stop=None):
@@ -105,14 +95,11 @@ def training_windows(runs, n_input, m=1, spacing=1, stride=1, start=0, stop=None
     runs = runs if lazy else check_sequence_array(runs, name="runs")
     if len(runs.shape) != 3:
         raise ValueError(f"runs must have shape (n_runs, n_steps, n_params), got {runs.shape}")
-    n_input, m = _positive_int(n_input, "n_input"), _positive_int(m, "m")
-    spacing, stride = _positive_int(spacing, "spacing"), _positive_int(stride, "stride")
+    for name, value in (("n_input", n_input), ("m", m), ("spacing", spacing), ("stride", stride)):
+        _POSITIVE.check(value, name)
     n_runs, n_steps, _ = runs.shape
-    stop = n_steps if stop is None else stop
-    if isinstance(start, bool) or not isinstance(start, numbers.Integral) or not 0 <= start < n_steps:
-        raise ValueError(f"start must be a recorded step in [0, {n_steps}), got {start!r}")
-    if isinstance(stop, bool) or not isinstance(stop, numbers.Integral) or not start < stop <= n_steps:
-        raise ValueError(f"stop must be in ({start}, {n_steps}], got {stop!r}")
+    Integer(low=0, high=n_steps - 1).check(start, "start")
+    stop = Integer(low=start + 1, high=n_steps).check(n_steps if stop is None else stop, "stop")
     span = (n_input + m - 1) * spacing + 1
     starts = np.arange(start, stop - span + 1, stride)
     if starts.size == 0:

@@ -11,14 +11,16 @@ behaves like the same run with a decaying one.
 """
 
 import contextlib
-import numbers
 
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from ..constraints import Boolean, InstanceOf, Real
 from .params import flatten_parameters, load_flat_parameters
 
 __all__ = ["WeightAverager"]
+
+_MODEL = InstanceOf(torch.nn.Module, "a torch.nn.Module")
 
 
 class WeightAverager:
@@ -66,13 +68,10 @@ class WeightAverager:
     """
 
     def __init__(self, model, decay=0.999, warmup=10, use_buffers=True, device=None):
-        if isinstance(decay, bool) or not isinstance(decay, numbers.Real) or not 0.0 <= decay < 1.0:
-            raise ValueError(f"decay must be a number in [0, 1), got {decay!r}")
-        if warmup is not None and (isinstance(warmup, bool) or not isinstance(warmup, numbers.Real)
-                                   or not warmup >= 1.0):
-            raise ValueError(f"warmup must be a number >= 1 or None, got {warmup!r}")
-        if not isinstance(model, torch.nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        _MODEL.check(model, "model")
+        Real(low=0, high=1, high_open=True).check(decay, "decay")
+        Real(low=1, none=True).check(warmup, "warmup")
+        Boolean().check(use_buffers, "use_buffers")
         self.model, self.decay, self.warmup = model, float(decay), warmup
         self.use_buffers, self.device = use_buffers, device
         self._averaged = AveragedModel(model, device=device, multi_avg_fn=self._ema, use_buffers=use_buffers)

@@ -30,23 +30,22 @@ Moving averages at a jump (``averagers_at_jump``): ``"keep"`` leaves them, ``"sh
 displacement (they keep averaging the same trajectory, moved), ``"reset"`` restarts them at the new weights.
 """
 
-import numbers
 from collections import deque
 
 import numpy as np
 import torch
 from sklearn.base import clone
 
+from ..constraints import Boolean, InstanceOf, Integer, Options
 from .averaging import WeightAverager
+from .gate import JumpGate
 from .lossaware import LossAwareFarcaster
 from .params import flatten_parameters, load_flat_parameters
 
 __all__ = ["FarcastAndContinue"]
 
 
-def _check_positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+_AVERAGER = InstanceOf(WeightAverager, "a WeightAverager")
 
 
 class FarcastAndContinue:
@@ -124,26 +123,37 @@ class FarcastAndContinue:
     [2]
     """
 
+    _parameter_constraints = {
+        "model": InstanceOf(torch.nn.Module, "a torch.nn.Module"),
+        "optimizer": InstanceOf(torch.optim.Optimizer, "a torch.optim.Optimizer"),
+        "n_input": Integer(low=1), "horizon": Integer(low=1), "every": Integer(low=1), "period": Integer(low=1),
+        "first_jump": Integer(low=1, none=True), "average": Integer(low=1), "refit": Boolean(),
+        "n_windows": Integer(low=1), "max_jumps": Integer(low=0, none=True),
+        "optimizer_state": Options("keep", "reset"), "inputs": Options("snapshots", "averages"),
+        "averagers": InstanceOf((list, tuple), "a list of WeightAverager objects"),
+        "averagers_at_jump": Options("keep", "shift", "reset"),
+        "gate": InstanceOf(JumpGate, "a JumpGate", none=True),
+        "gate_reference": Options("weights", "average"),
+    }
+
     def __init__(self, model, optimizer, forecaster, n_input, horizon=1, every=1, period=100, first_jump=None,
                  average=1, refit=False, n_windows=4, max_jumps=None, optimizer_state="keep", inputs="snapshots",
                  averagers=(), averagers_at_jump="keep", loss_fn=None, gate=None, gate_reference="weights"):
-        for name, value in (("n_input", n_input), ("horizon", horizon), ("every", every), ("period", period),
-                            ("average", average), ("n_windows", n_windows)):
-            _check_positive(name, value)
-        if optimizer_state not in ("keep", "reset"):
-            raise ValueError(f"optimizer_state must be 'keep' or 'reset', got {optimizer_state!r}")
-        if inputs not in ("snapshots", "averages"):
-            raise ValueError(f"inputs must be 'snapshots' or 'averages', got {inputs!r}")
-        if averagers_at_jump not in ("keep", "shift", "reset"):
-            raise ValueError(f"averagers_at_jump must be 'keep', 'shift' or 'reset', got {averagers_at_jump!r}")
-        if gate_reference not in ("weights", "average"):
-            raise ValueError(f"gate_reference must be 'weights' or 'average', got {gate_reference!r}")
+        given = dict(model=model, optimizer=optimizer, n_input=n_input, horizon=horizon, every=every,
+                     period=period, first_jump=first_jump, average=average, refit=refit, n_windows=n_windows,
+                     max_jumps=max_jumps, optimizer_state=optimizer_state, inputs=inputs, averagers=averagers,
+                     averagers_at_jump=averagers_at_jump, gate=gate, gate_reference=gate_reference)
+        for name, rule in self._parameter_constraints.items():
+            rule.check(given[name], name)
         averagers = list(averagers)
+        for i, averager in enumerate(averagers):
+            _AVERAGER.check(averager, f"averagers[{i}]")
         if gate_reference == "average" and not (averagers and gate is not None):
             raise ValueError("gate_reference='average' needs a gate and averagers (the first one is the reference)")
-        if not all(isinstance(a, WeightAverager) for a in averagers):
-            raise TypeError("averagers must be WeightAverager objects")
         loss_aware = isinstance(forecaster, LossAwareFarcaster)
+        if not (loss_aware or hasattr(forecaster, "predict")):
+            raise TypeError(f"forecaster must be a weightcast forecaster (with fit and predict) or a "
+                            f"LossAwareFarcaster, got {forecaster!r}")
         if loss_aware and not (callable(loss_fn) or hasattr(loss_fn, "__next__")):
             raise ValueError("a LossAwareFarcaster needs loss_fn (model -> scalar loss tensor, or an iterator of "
                              "such functions) to fit at each jump")
@@ -155,8 +165,8 @@ class FarcastAndContinue:
                                  f"averages, {1 + len(averagers)} vectors, but n_input={n_input}")
             if refit:
                 raise ValueError("refit=True fits on the snapshot history; it needs inputs='snapshots'")
-        if period % every or (first_jump is not None and (first_jump < 1 or first_jump % every)):
-            raise ValueError(f"period={period} and first_jump={first_jump} must be positive multiples of "
+        if period % every or (first_jump is not None and first_jump % every):
+            raise ValueError(f"period={period} and first_jump={first_jump} must be multiples of "
                              f"every={every}: jumps happen at snapshot steps")
         if average > every and n_input > 1 and inputs == "snapshots":
             raise ValueError(f"average={average} > every={every}: consecutive snapshots would share steps")

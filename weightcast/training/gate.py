@@ -5,11 +5,10 @@ A rejected jump leaves the model exactly as it was (its tensors are restored bit
 untouched, so a gated jump can never cost more than the gate's forward passes.
 """
 
-import math
-
 import torch
 import torch.nn.functional as F
 
+from ..constraints import Real
 from .params import load_flat_parameters
 
 __all__ = ["JumpGate", "batch_loss"]
@@ -78,8 +77,7 @@ class JumpGate:
     def __init__(self, loss_fn, tolerance=0.0):
         if not callable(loss_fn):
             raise TypeError(f"loss_fn must be callable (model -> float), got {type(loss_fn).__name__}")
-        if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and tolerance >= 0):
-            raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
+        Real(low=0).check(tolerance, "tolerance")
         self.loss_fn, self.tolerance = loss_fn, tolerance
         self.history = []
         self.n_evaluations = 0
