@@ -552,7 +552,7 @@ def report(store, chosen, names, seeds=SEEDS, plot=None, summary_path=None):
             c = costs_to(name, finals[b])
             s = paired_saving(c, base_cost)
             cells.append(f"{name}: {_fmt(None if None in c else float(np.mean(c)))}"
-                         f" ({'n/a' if s is None else f'{s:+.0%}'})")
+                         f" ({'n/a' if s is None else f'{s:+.1%}'})")
         lines.append(f"- target = {b} at N: " + "; ".join(cells))
         summary.setdefault("own_targets", {})[b] = {n: costs_to(n, finals[b]) for n in rows}
     # Forecasts evaluated as the model: their validation loss minus that of the same run's EMA baseline model.
