@@ -9,11 +9,13 @@ import torch
 
 pl = pytest.importorskip("lightning.pytorch")
 
-from weightcast.integrations.lightning import FarcastCallback, WeightRecorderCallback  # noqa: E402
+from weightcast.integrations.lightning import (  # noqa: E402
+    FarcastCallback, WeightAveragingCallback, WeightRecorderCallback)
 from weightcast.io import open_sequences, read_metadata  # noqa: E402
 from weightcast.training import flatten_parameters, load_flat_parameters  # noqa: E402
 
-from ._helpers import linear_forecaster, recorded, snapshot_after_each_step  # noqa: E402
+from ._helpers import (  # noqa: E402
+    assert_same_state, linear_forecaster, recorded, snapshot_after_each_step, torch_ema_after_each_step)
 
 
 class Tiny(pl.LightningModule):
@@ -200,3 +202,79 @@ def test_farcast_needs_a_single_optimizer():
     forecaster = linear_forecaster(D)
     with pytest.raises(ValueError, match="one optimizer; the LightningModule configured 2"):
         _fit(Two(), [FarcastCallback(forecaster, n_input=2, horizon=3)], max_steps=2)
+
+
+# ---------------------------------------------------------------------------------------------- weight averaging
+class Averaged(Tiny):
+    """Tiny with torch's own EMA of its net beside the callback's; each validation notes the weights it ran on,
+    torch's EMA of that moment and the optimizer steps so far."""
+
+    def __init__(self, decay, seed=0):
+        super().__init__(seed)
+        self.decay = decay
+        self.validated = []
+
+    def configure_optimizers(self):
+        optimizer = super().configure_optimizers()
+        # not a submodule: it is no parameter of the LightningModule
+        object.__setattr__(self, "torch_ema", torch_ema_after_each_step(optimizer, self.net, self.decay))
+        return optimizer
+
+    def validation_step(self, batch, batch_idx):
+        if batch_idx == 0:
+            self.validated.append(dict(weights=flatten_parameters(self), torch_ema=flatten_parameters(
+                self.torch_ema.module), steps=len(self.after_steps)))
+
+
+def _fit_averaged(module, averaging, max_steps, **options):
+    trainer = pl.Trainer(max_steps=max_steps, callbacks=[averaging], accelerator="cpu", devices=1, logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                         num_sanity_val_steps=0, **options)
+    trainer.fit(module, _data(), _data(4))
+    return trainer
+
+
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_the_average_is_torchs_ema_and_validation_runs_on_it(accumulate):
+    module = Averaged(decay=0.8)
+    averaging = WeightAveragingCallback(decay=0.8, warmup=None, keep=False)
+    _fit_averaged(module, averaging, max_steps=6, accumulate_grad_batches=accumulate, val_check_interval=4)
+    assert averaging.averager_.n_updates == 6 == len(module.after_steps)
+    assert_same_state(averaging.averaged_model_.net, module.torch_ema.module)
+    assert [seen["steps"] for seen in module.validated] == list(range(4 // accumulate, 7, 4 // accumulate))
+    for seen in module.validated:            # the average of that moment, not the trained weights
+        assert torch.equal(seen["weights"], seen["torch_ema"])
+        assert not np.array_equal(seen["weights"].numpy(), module.after_steps[seen["steps"] - 1])
+    # training went on from the trained weights, and keep=False leaves the model as trained
+    np.testing.assert_array_equal(flatten_parameters(module).numpy(), module.after_steps[-1])
+
+
+def test_keep_leaves_the_average_in_the_model():
+    module = Averaged(decay=0.8)
+    _fit_averaged(module, WeightAveragingCallback(decay=0.8, warmup=None), max_steps=4)
+    assert_same_state(module.net, module.torch_ema.module)
+    assert not np.array_equal(flatten_parameters(module).numpy(), module.after_steps[-1])
+
+
+def test_evaluate_weights_and_the_checkpoint_state():
+    module = Averaged(decay=0.5)
+    averaging = WeightAveragingCallback(decay=0.5, warmup=None, evaluate="weights", keep=False)
+    _fit_averaged(module, averaging, max_steps=4, val_check_interval=4)
+    np.testing.assert_array_equal(module.validated[0]["weights"].numpy(), module.after_steps[3])   # as trained
+    resumed = WeightAveragingCallback(decay=0.5, warmup=None, keep=False)
+    resumed.load_state_dict(averaging.state_dict())
+    again = Averaged(decay=0.5, seed=1)
+    _fit_averaged(again, resumed, max_steps=2)
+    assert resumed.averager_.n_updates == 4 + 2                                   # the restored average goes on
+    assert WeightAveragingCallback().state_dict() == {}
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(decay=1.0), ValueError, "decay must be < 1, got 1.0"),
+    (dict(warmup=0), ValueError, "warmup must be >= 1, got 0"),
+    (dict(evaluate="raw"), ValueError, "evaluate must be one of 'average', 'weights', got 'raw'"),
+    (dict(keep="yes"), TypeError, "keep must be True or False, got 'yes'"),
+])
+def test_bad_averaging_options(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        WeightAveragingCallback(**kwargs)

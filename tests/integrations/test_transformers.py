@@ -7,11 +7,13 @@ import torch
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("accelerate")  # the Trainer needs it
 
-from weightcast.integrations.transformers import FarcastCallback, WeightRecorderCallback  # noqa: E402
+from weightcast.integrations.transformers import (  # noqa: E402
+    FarcastCallback, WeightAveragingCallback, WeightRecorderCallback)
 from weightcast.io import open_sequences, read_metadata  # noqa: E402
 from weightcast.training import flatten_parameters, load_flat_parameters  # noqa: E402
 
-from ._helpers import linear_forecaster, recorded, snapshot_after_each_step  # noqa: E402
+from ._helpers import (  # noqa: E402
+    assert_same_state, linear_forecaster, recorded, snapshot_after_each_step, torch_ema_after_each_step)
 
 CONFIG = dict(vocab_size=32, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16,
               max_position_embeddings=16, num_labels=2)
@@ -150,3 +152,52 @@ def test_sharded_training_is_refused(tmp_path):
         WeightRecorderCallback(tmp_path / "run.h5").on_train_begin(args, state, transformers.TrainerControl(),
                                                                     model=_model())
     assert not (tmp_path / "run.h5").exists()
+
+
+# ---------------------------------------------------------------------------------------------- weight averaging
+def _averaged_trainer(tmp_path, model, averaging, decay, max_steps, accumulate=1, eval_steps=None):
+    """A Trainer evaluating every ``eval_steps`` optimizer steps; the model notes the weights each evaluation
+    runs on, torch's EMA of that moment and the optimizer steps so far."""
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "out"), max_steps=max_steps, per_device_train_batch_size=2,
+        per_device_eval_batch_size=4, gradient_accumulation_steps=accumulate, learning_rate=0.05, report_to=[],
+        use_cpu=True, save_strategy="no", logging_strategy="no", disable_tqdm=True,
+        eval_strategy="no" if eval_steps is None else "steps", eval_steps=eval_steps)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.05)
+    model.after_steps = snapshot_after_each_step(optimizer, model)
+    model.torch_ema = [torch_ema_after_each_step(optimizer, model, decay)]     # a list: not a submodule
+    model.evaluated = []
+
+    def note(module, args):
+        if not module.training and (not module.evaluated or module.evaluated[-1]["steps"] != len(module.after_steps)):
+            module.evaluated.append(dict(weights=flatten_parameters(module), steps=len(module.after_steps),
+                                         torch_ema=flatten_parameters(module.torch_ema[0].module)))
+    model.register_forward_pre_hook(note)
+    return transformers.Trainer(model=model, args=args, train_dataset=_data(), eval_dataset=_data(4),
+                                callbacks=[averaging], optimizers=(optimizer, None))
+
+
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_the_average_is_torchs_ema_and_evaluation_runs_on_it(tmp_path, accumulate):
+    model = _model()
+    averaging = WeightAveragingCallback(decay=0.7, warmup=None, keep=False)
+    _averaged_trainer(tmp_path, model, averaging, 0.7, max_steps=4, accumulate=accumulate, eval_steps=2).train()
+    assert averaging.averager_.n_updates == 4 == len(model.after_steps)
+    assert_same_state(averaging.averaged_model_, model.torch_ema[0].module)
+    assert [seen["steps"] for seen in model.evaluated] == [2, 4]
+    for seen in model.evaluated:             # the average of that moment, not the trained weights
+        assert torch.equal(seen["weights"], seen["torch_ema"])
+        assert not np.array_equal(seen["weights"].numpy(), model.after_steps[seen["steps"] - 1])
+    # training went on from the trained weights, and keep=False leaves the model as trained
+    np.testing.assert_array_equal(flatten_parameters(model).numpy(), model.after_steps[-1])
+
+
+def test_keep_leaves_the_average_and_evaluate_weights_the_trained_weights(tmp_path):
+    model = _model()
+    averaging = WeightAveragingCallback(decay=0.7, warmup=None, evaluate="weights")
+    _averaged_trainer(tmp_path, model, averaging, 0.7, max_steps=2, eval_steps=2).train()
+    np.testing.assert_array_equal(model.evaluated[0]["weights"].numpy(), model.after_steps[1])
+    assert_same_state(model, averaging.averaged_model_)
+    assert not np.array_equal(flatten_parameters(model).numpy(), model.after_steps[-1])
+    with pytest.raises(ValueError, match="evaluate must be one of 'average', 'weights'"):
+        WeightAveragingCallback(evaluate="ema")

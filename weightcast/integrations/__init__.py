@@ -1,4 +1,4 @@
-"""Callbacks for training frameworks: record weights and farcast-and-continue inside their trainers.
+"""Callbacks for training frameworks: record weights, average them and farcast-and-continue inside their trainers.
 
 * :mod:`weightcast.integrations.lightning`: PyTorch Lightning (``pip install 'weightcast[lightning]'``)
 * :mod:`weightcast.integrations.transformers`: the Hugging Face ``Trainer``

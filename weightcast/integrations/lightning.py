@@ -1,7 +1,10 @@
-"""PyTorch Lightning callbacks: record a run's weights, farcast-and-continue (``pip install 'weightcast[lightning]'``).
+"""PyTorch Lightning callbacks: record a run's weights, average them, farcast-and-continue
+(``pip install 'weightcast[lightning]'``).
 
 * :class:`WeightRecorderCallback` writes w_0 and every ``every``-th optimizer step of the LightningModule's
   parameters into a weight-sequence file (through :class:`weightcast.training.WeightRecorder`).
+* :class:`WeightAveragingCallback` keeps an exponential moving average of the weights
+  (:class:`weightcast.training.WeightAverager`), evaluates it in validation and leaves it in the model at the end.
 * :class:`FarcastCallback` runs :class:`weightcast.training.FarcastAndContinue` after every optimizer
   step and sends each jump to the trainer's loggers (``farcast/jump_distance``, ``farcast/jumps``).
 
@@ -21,11 +24,13 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
     raise ImportError("weightcast.integrations.lightning needs PyTorch Lightning: "
                       "pip install 'weightcast[lightning]'") from exc
 from lightning.pytorch.strategies import DeepSpeedStrategy, FSDPStrategy, ModelParallelStrategy
+from lightning.pytorch.trainer.states import TrainerFn
 
+from weightcast.integrations._average import AVERAGING_PARAMETERS, AveragingCallbackBase
 from weightcast.integrations._farcast import FARCAST_PARAMETERS, FarcastCallbackBase
 from weightcast.integrations._record import RECORDER_PARAMETERS, RecorderCallbackBase
 
-__all__ = ["WeightRecorderCallback", "FarcastCallback"]
+__all__ = ["WeightRecorderCallback", "WeightAveragingCallback", "FarcastCallback"]
 
 _SHARDED = (DeepSpeedStrategy, FSDPStrategy, ModelParallelStrategy)
 
@@ -105,6 +110,79 @@ class WeightRecorderCallback(RecorderCallbackBase, _GlobalStepCounter, pl.Callba
 
     def on_exception(self, trainer, pl_module, exception):
         self._fail_run()
+
+
+class WeightAveragingCallback(AveragingCallbackBase, _GlobalStepCounter, pl.Callback):
+    __doc__ = f"""Keep an exponential moving average (EMA) of the LightningModule's weights while the trainer fits it.
+
+    The average (a :class:`weightcast.training.WeightAverager`, built on torch's ``AveragedModel``) is created
+    in ``on_train_start`` and takes in the weights after every optimizer step (``on_train_batch_end``, whenever
+    the trainer's ``global_step`` moved; the first update copies them). Validation during ``fit``
+    evaluates the averaged weights (swapped in at ``on_validation_epoch_start``, out at
+    ``on_validation_epoch_end``, so checkpoints and training keep the trained weights), and at
+    ``on_train_end`` the model receives the averaged weights. The callback's checkpoint state holds the
+    average, so a resumed ``fit`` continues it.
+
+    Parameters
+    ----------
+    {AVERAGING_PARAMETERS}
+
+    Attributes
+    ----------
+    averager_ : WeightAverager or None
+        The average of the current (or last) ``fit``.
+    averaged_model_ : torch.nn.Module or None
+        The copy of the LightningModule that holds the averaged weights.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import lightning.pytorch as pl
+    >>> class Tiny(pl.LightningModule):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.layer = torch.nn.Linear(3, 1)
+    ...     def training_step(self, batch, batch_idx):
+    ...         return self.layer(batch).pow(2).mean()
+    ...     def configure_optimizers(self):
+    ...         return torch.optim.SGD(self.parameters(), lr=0.1)
+    >>> averaging = WeightAveragingCallback(decay=0.9)
+    >>> trainer = pl.Trainer(max_steps=6, callbacks=[averaging], accelerator="cpu", logger=False,
+    ...                      enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    >>> module = Tiny()
+    >>> trainer.fit(module, torch.utils.data.DataLoader(torch.randn(8, 3), batch_size=2))
+    >>> averaging.averager_.n_updates                     # one update per optimizer step
+    6
+    >>> bool(torch.equal(module.layer.weight, averaging.averaged_model_.layer.weight))   # keep=True
+    True
+    """
+
+    def on_train_start(self, trainer, pl_module):
+        _check_strategy(trainer, "weight averaging")
+        self._count_from(trainer)
+        self._begin_run(pl_module)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self._optimizer_steps(self._new_steps(trainer))
+
+    def on_validation_epoch_start(self, trainer, pl_module):
+        if trainer.state.fn == TrainerFn.FITTING:     # not a later trainer.validate()
+            self._begin_evaluation()
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        self._end_evaluation()
+
+    def on_train_end(self, trainer, pl_module):
+        self._end_run()
+
+    def on_exception(self, trainer, pl_module, exception):
+        self._end_evaluation()
+
+    def state_dict(self):
+        return {} if self.averager_ is None else {"average": self.averager_.state_dict()}
+
+    def load_state_dict(self, state_dict):
+        self._restored = state_dict.get("average")
 
 
 class FarcastCallback(FarcastCallbackBase, _GlobalStepCounter, pl.Callback):

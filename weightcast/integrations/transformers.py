@@ -1,10 +1,13 @@
-"""Hugging Face ``Trainer`` callbacks: record a run's weights, farcast-and-continue.
+"""Hugging Face ``Trainer`` callbacks: record a run's weights, average them, farcast-and-continue.
 
 Install with ``pip install 'weightcast[transformers]'`` (transformers, and accelerate, which the
 ``Trainer`` needs).
 
 * :class:`WeightRecorderCallback` writes w_0 and every ``every``-th optimizer step of the model's
   parameters into a weight-sequence file (through :class:`weightcast.training.WeightRecorder`).
+* :class:`WeightAveragingCallback` keeps an exponential moving average of the weights
+  (:class:`weightcast.training.WeightAverager`), evaluates it during training and leaves it in the model at
+  the end.
 * :class:`FarcastCallback` runs :class:`weightcast.training.FarcastAndContinue` after every optimizer
   step and adds each jump to the trainer's ``state.log_history`` (saved with every checkpoint in
   ``trainer_state.json``) and to the ``weightcast`` logger.
@@ -27,10 +30,11 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
     raise ImportError("weightcast.integrations.transformers needs Hugging Face transformers: "
                       "pip install 'weightcast[transformers]'") from exc
 
+from weightcast.integrations._average import AVERAGING_PARAMETERS, AveragingCallbackBase
 from weightcast.integrations._farcast import FARCAST_PARAMETERS, FarcastCallbackBase
 from weightcast.integrations._record import RECORDER_PARAMETERS, RecorderCallbackBase
 
-__all__ = ["WeightRecorderCallback", "FarcastCallback"]
+__all__ = ["WeightRecorderCallback", "WeightAveragingCallback", "FarcastCallback"]
 
 _log = logging.getLogger("weightcast")
 
@@ -95,6 +99,73 @@ class WeightRecorderCallback(RecorderCallbackBase, transformers.TrainerCallback)
 
     def on_step_end(self, args, state, control, **kwargs):
         self._optimizer_steps()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self._end_run()
+
+
+class WeightAveragingCallback(AveragingCallbackBase, transformers.TrainerCallback):
+    __doc__ = f"""Keep an exponential moving average (EMA) of the model's weights while a ``Trainer`` trains it.
+
+    The average (a :class:`weightcast.training.WeightAverager`, built on torch's ``AveragedModel``) is created
+    in ``on_train_begin`` and takes in the weights after every optimizer step (``on_step_end``; the first update
+    copies them). The evaluations the ``Trainer`` runs during training (``eval_strategy``) evaluate the averaged
+    weights: they are swapped in at the ``on_step_end`` / ``on_epoch_end`` that asks for an evaluation and
+    swapped out in ``on_evaluate``, so training and the checkpoint saved after it keep the trained weights. At
+    ``on_train_end`` the model receives the averaged weights (``keep=True``), after the ``Trainer`` loaded any
+    best checkpoint (``load_best_model_at_end``: pass ``keep=False`` to keep that one). Save the average with
+    ``averager_.state_dict()`` or ``averaged_model_``; the ``Trainer``'s checkpoints do not hold it.
+
+    Parameters
+    ----------
+    {AVERAGING_PARAMETERS}
+
+    Attributes
+    ----------
+    averager_ : WeightAverager or None
+        The average of the current (or last) ``train``.
+    averaged_model_ : torch.nn.Module or None
+        The copy of the model that holds the averaged weights.
+
+    Examples
+    --------
+    >>> import tempfile, torch
+    >>> from transformers import Trainer, TrainingArguments
+    >>> class Tiny(torch.nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.layer = torch.nn.Linear(3, 1)
+    ...     def forward(self, x):
+    ...         return dict(loss=self.layer(x).pow(2).mean())
+    >>> averaging = WeightAveragingCallback(decay=0.9)
+    >>> args = TrainingArguments(output_dir=tempfile.mkdtemp(), max_steps=6, per_device_train_batch_size=2,
+    ...                          report_to=[], use_cpu=True, save_strategy="no")
+    >>> model = Tiny()
+    >>> trainer = Trainer(model=model, args=args, train_dataset=[dict(x=torch.randn(3)) for _ in range(8)],
+    ...                   callbacks=[averaging])
+    >>> _ = trainer.train()                              # prints the trainer's final metrics
+    {{'train_runtime': ...}}
+    >>> averaging.averager_.n_updates                     # one update per optimizer step
+    6
+    >>> bool(torch.equal(model.layer.weight, averaging.averaged_model_.layer.weight))   # keep=True
+    True
+    """
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        _check_not_sharded(args, "weight averaging")
+        self._begin_run(model)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self._optimizer_steps()
+        if control.should_evaluate:          # set by the Trainer's flow callback, which acts first
+            self._begin_evaluation()
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if control.should_evaluate:
+            self._begin_evaluation()
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        self._end_evaluation()
 
     def on_train_end(self, args, state, control, **kwargs):
         self._end_run()
