@@ -36,6 +36,7 @@ import copy
 import json
 import math
 import os
+import re
 import time
 
 import numpy as np
@@ -58,7 +59,7 @@ WARMUP = 0.05                                # of N, for cosine, WSD and schedul
 TASKS = {
     "mnist1d": dict(steps=3000, batch=128, opt="adam", weight_decay=0.0, grid=range(1, 9)),
     "cnn": dict(steps=2000, batch=64, opt="adam", weight_decay=0.0, grid=range(1, 8)),
-    "text": dict(steps=2000, batch=32, opt="adamw", weight_decay=0.01, grid=range(-1, 4)),
+    "text": dict(steps=2000, batch=32, opt="adamw", weight_decay=0.01, grid=range(0, 3)),   # widened on demand
 }
 
 # name -> (run kind, curve): the baselines; "cosine+ema" is an extra reference, not a target candidate.
@@ -424,8 +425,8 @@ class Store:
     def cached_ks(self, kind):
         names = os.listdir(os.path.join(self.out, "runs"))
         suffix = "" if self.task.steps == TASKS[self.task.name]["steps"] else f"-n{self.task.steps}"
-        return {int(n.split("-k")[1].split("-")[0]) for n in names
-                if n.startswith(kind + "-k") and n.endswith(suffix + ".json")}
+        pattern = re.compile(rf"{re.escape(kind)}-k(-?\d+)-s\d+{re.escape(suffix)}\.json")
+        return {int(m.group(1)) for m in map(pattern.fullmatch, names) if m}
 
     def get(self, kind, k, seed, candidate=None, compute=True, **options):
         path = self._path(kind, k, seed, candidate)
