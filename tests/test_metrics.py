@@ -56,6 +56,27 @@ def test_mismatched_shapes_and_nan_are_errors():
         checkpoint_mse(np.array([["a"]]), np.zeros((1, 1)), (1,), 1)
 
 
+def test_slab_size_bounds_what_is_read_of_lazy_views(tmp_path, monkeypatch):
+    from weightcast.io import SequenceView, write_sequences
+
+    rng = np.random.default_rng(0)
+    Y, Y_pred = rng.normal(size=(3, 6, 50)), rng.normal(size=(3, 6, 50))
+    lazy = [write_sequences(tmp_path / f"{name}.h5", values, chunk_params=8)
+            for name, values in (("true", Y), ("pred", Y_pred))]
+    widths, read_block = [], SequenceView.read_block
+
+    def recorded(self, seqs=None, steps=None, params=slice(None), dtype=None, out=None):
+        widths.append(len(range(*params.indices(self.shape[2]))))
+        return read_block(self, seqs, steps, params, dtype=dtype, out=out)
+
+    monkeypatch.setattr(SequenceView, "read_block", recorded)
+    mse = checkpoint_mse(*lazy, (11, 15), n_input_steps=10, slab_size=20)  # whole chunks: slabs of 16
+    np.testing.assert_allclose(mse, checkpoint_mse(Y, Y_pred, (11, 15), n_input_steps=10), rtol=1e-12)
+    assert widths and max(widths) == 16
+    with pytest.raises(ValueError, match="slab_size must be >= 1, got 0"):
+        checkpoint_mse(Y, Y_pred, (11,), n_input_steps=10, slab_size=0)
+
+
 def test_scorer_is_minus_the_mean_checkpoint_mse():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(10, 5, 3))

@@ -102,9 +102,10 @@ _CHECKPOINTS = ListOf(Integer(), "integers")
 _SCALE = Real(low=0, low_open=True)
 _N_INPUT_STEPS = Integer(low=1)
 _AGGREGATE = Options("mean", "max")
+_SLAB_SIZE = Integer(low=1)
 
 
-def checkpoint_mse(Y_true, Y_pred, checkpoints, n_input_steps, scale=1.0):
+def checkpoint_mse(Y_true, Y_pred, checkpoints, n_input_steps, scale=1.0, slab_size=_SLAB):
     """MSE at each checkpoint: the mean over sequences and parameters of (what_c - w_c)^2.
 
     Parameters
@@ -116,6 +117,8 @@ def checkpoint_mse(Y_true, Y_pred, checkpoints, n_input_steps, scale=1.0):
         Number of input steps before the first target (21 for inputs w_0 .. w_20).
     scale : float, default=1.0
         Multiplies the result; ``PAPER_SCALE`` (1e4) gives the paper's tables.
+    slab_size : int, default=2**20
+        Parameters read at a time (memory is bounded by it; lazy datasets are read in whole chunks).
 
     Returns
     -------
@@ -134,8 +137,9 @@ def checkpoint_mse(Y_true, Y_pred, checkpoints, n_input_steps, scale=1.0):
     if Y_true.shape[0] == 0 or Y_true.shape[2] == 0:
         raise ValueError(f"Y_true and Y_pred are empty (shape {tuple(Y_true.shape)}): no sequences or no parameters")
     _SCALE.check(scale, "scale")
+    _SLAB_SIZE.check(slab_size, "slab_size")
     columns = _checkpoint_columns(checkpoints, n_input_steps, Y_true.shape[1])
-    reader = RowReader(Y_true, Y_pred, steps=columns, target_steps=columns, slab_size=_SLAB, dtype=torch.float64,
+    reader = RowReader(Y_true, Y_pred, steps=columns, target_steps=columns, slab_size=slab_size, dtype=torch.float64,
                        names=("Y_true", "Y_pred"))
     sse = torch.zeros(len(columns), dtype=torch.float64)
     for _, y_true, y_pred in reader.blocks():

@@ -68,7 +68,7 @@ def test_every_option_has_help_and_shows_its_default(name):
 def test_one_output_flag_everywhere(name):
     options = {option for action in _subcommands()[name]._actions for option in action.option_strings
                if action.help != argparse.SUPPRESS}
-    assert {"-o", "--out"} <= options or name == "score"          # score prints; --json is its file
+    assert {"-o", "--out"} <= options
     assert not options & {"--save", "--output"}
 
 

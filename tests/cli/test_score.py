@@ -25,7 +25,7 @@ def test_score_prints_and_writes_the_checkpoint_mse(model, tmp_path, capsys, suf
     est, path = model
     held_out = tmp_path / f"held_out{suffix}"
     np.save(held_out, S[6:]) if suffix == ".npy" else write_sequences(held_out, S[6:])
-    argv = ["score", str(path), str(held_out), "--checkpoints", "12", "29", "--json", str(tmp_path / "s.json")]
+    argv = ["score", str(path), str(held_out), "--checkpoints", "12", "29", "-o", str(tmp_path / "s.json")]
     assert main(argv) == 0
     X, Y = split_sequences(S[6:], 10)
     expected = checkpoint_mse(Y, est.predict(X), (12, 29), 10)
@@ -34,6 +34,18 @@ def test_score_prints_and_writes_the_checkpoint_mse(model, tmp_path, capsys, suf
     scores = json.loads((tmp_path / "s.json").read_text())
     assert scores["checkpoints"] == [12, 29] and scores["n_sequences"] == 4
     np.testing.assert_allclose(scores["mse"], expected, rtol=1e-6)
+
+
+def test_the_json_goes_to_out_and_json_is_no_option(model, tmp_path, capsys):
+    _, path = model
+    np.save(tmp_path / "held_out.npy", S[6:])
+    assert main(["score", str(path), str(tmp_path / "held_out.npy"), "--out", str(tmp_path / "s.json")]) == 0
+    assert "| w_" in capsys.readouterr().out                                  # the table still prints
+    assert json.loads((tmp_path / "s.json").read_text())["n_sequences"] == 4
+    with pytest.raises(SystemExit) as exit_info:
+        main(["score", str(path), str(tmp_path / "held_out.npy"), "--json", str(tmp_path / "t.json")])
+    assert exit_info.value.code == 2 and "unrecognized arguments: --json" in capsys.readouterr().err
+    assert not (tmp_path / "t.json").exists()
 
 
 def test_default_checkpoints_spread_over_the_forecast(model, tmp_path, capsys):

@@ -172,6 +172,17 @@ def test_table4_reads_slabs_of_the_file_never_all_of_it(tmp_path, monkeypatch):
     assert any(n_steps >= 25 for n_steps, _ in widths)  # the training windows were read in those slabs
 
 
+def test_a_bad_value_in_a_test_run_is_named_in_the_recording(tmp_path):
+    """The test windows are checked as they are copied: the error names the recording and the value's sequence,
+    step and parameter there (not the scratch copy, nor positions within the test window)."""
+    path = _trajectories(tmp_path / "cnn.h5", 10, 101, n_params=300, chunk_params=128)
+    with h5py.File(path, "r+") as f:
+        f["weights"][8, 40, 200] = np.nan  # test run 8 at the checkpoint w_40
+    with pytest.raises(ValueError, match=r"NaN at sequence 8, step 40, parameter 200 of .*cnn\.h5"):
+        table4(path, "cnn", models=("LFN",), slab_size=128, scratch_dir=str(tmp_path))
+    assert os.listdir(tmp_path) == ["cnn.h5"]
+
+
 def test_table4_says_when_the_scratch_folder_is_too_small(tmp_path, monkeypatch):
     import collections
     import shutil as shutil_module

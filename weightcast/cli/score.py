@@ -1,6 +1,6 @@
 """``weightcast score``: the checkpoint MSE of a saved model on held-out runs (no fitting).
 
-    weightcast score MODEL DATA [--checkpoints 40 80 160 200] [--json FILE]
+    weightcast score MODEL DATA [--checkpoints 40 80 160 200] [-o FILE]
 
 Each sequence of DATA is a whole run: the model reads its first n_input_steps, and the forecast is
 compared with the recorded steps at each checkpoint (an absolute step, counted from w_0).
@@ -23,7 +23,7 @@ def register(subparsers):
     parser.add_argument("--checkpoints", type=parse_checkpoints, nargs="+", default=None, metavar="STEP",
                         help="absolute steps w_c to score (default: four steps spread over the forecast, the "
                              "last one included)")
-    parser.add_argument("--json", default=None, metavar="FILE",
+    parser.add_argument("-o", "--out", default=None, metavar="FILE",
                         help="also write the figures to this JSON file (default: print them only)")
     add_dataset(parser)
     parser.add_argument("--device", default=None,
@@ -77,9 +77,9 @@ def run(args):
 
     scores = score_file(args.model, args.data, args.checkpoints, args.dataset, args.device, args.verbose)
     print(format_scores(scores))
-    if args.json:
-        with atomic_output(args.json) as tmp:
+    if args.out:
+        with atomic_output(args.out) as tmp:
             with open(tmp, "w") as stream:
                 json.dump(scores, stream, indent=1)
-        print(f"wrote {args.json}")
+        print(f"wrote {args.out}")
     return 0

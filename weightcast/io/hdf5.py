@@ -1057,6 +1057,7 @@ def write_sequences(path, S, dataset=DEFAULT_DATASET, *, steps=None, param_names
                         param_names=param_names, param_shapes=param_shapes, checksum=checksum,
                         overwrite=overwrite) as writer:
         slab = max(writer.chunks[2], slab_size // writer.chunks[2] * writer.chunks[2])
+        # a plain copy, no check or cast: io sits below weightcast.rows in the import layers, so it cannot use RowReader
         for p0 in range(0, n_params, slab):
             params = slice(p0, min(p0 + slab, n_params))
             block = S.read_block(params=params) if hasattr(S, "read_block") else S[:, :, params]

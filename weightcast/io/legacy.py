@@ -72,6 +72,7 @@ def convert_recording(source, target, *, dataset=DEFAULT_DATASET, checksum=False
                             steps=numbers, param_names=names, param_shapes=shapes, recorded=recorded,
                             checksum=checksum, overwrite=overwrite) as writer:
             block = np.zeros((n_seq, n_steps, min(slab, n_params)), dtype=np.float32)  # only recorded steps are copied
+            # read by hand: the old layout is no SequenceView, and io sits below weightcast.rows in the import layers
             for p0 in range(0, n_params, slab):
                 p1 = min(p0 + slab, n_params)
                 out = block if p1 - p0 == block.shape[2] else np.zeros(block.shape[:2] + (p1 - p0,), np.float32)

@@ -13,7 +13,8 @@ Every model is fitted on lazy views of the recording (:class:`weightcast.io.Sequ
 bounded by the slab, not by the parameter count. The test windows' input steps and checkpoint steps are copied
 once into two small scratch files (the recording's chunks hold 16 steps, so reading a few steps from it reads
 whole chunks); each model forecasts from the first into a temporary file (``predict(out=)``), and the
-checkpoint MSE is computed from that file and the second slab by slab.
+checkpoint MSE is computed from that file and the second slab by slab. Every slab is read through
+:class:`weightcast.rows.RowReader`.
 
 ``sec/epoch`` is the wall time of the fit divided by the epochs it ran: one epoch is one pass of Adam steps
 over the training windows plus the early-stopping evaluation (one-off passes, such as the exact warm start of
@@ -39,6 +40,7 @@ from ..baselines import DLinearForecaster, IntrospectionForecaster, RMLPForecast
 from ..io.hdf5 import SequenceWriter, open_sequences
 from ..linear import LFD2Forecaster, LFLForecaster, LFNForecaster, LFSForecaster
 from ..metrics import PAPER_SCALE, checkpoint_mse
+from ..rows import RowReader
 from .protocols import DEFAULT_BETA, LFD2_LR, PAPER_LR
 
 __all__ = ["PROTOCOLS", "MODELS", "PAPER_MODELS", "PAPER_TABLE4", "table4", "format_table4"]
@@ -281,38 +283,32 @@ def _log_row(say, row):
 
 def _test_copies(weights, spec, scratch, slab_size):
     """The test windows' input steps and their steps at the checkpoints, copied into scratch files whose chunks
-    hold all of their steps and one slab of parameters (views of them). The windows are read one slab at a time
-    as one run of steps, so that each chunk of the recording is read once."""
+    hold all of their steps and one slab of parameters (views of them). Both are read together, one slab at a
+    time (each chunk of the recording once), and checked: a bad value is named in the recording."""
     seqs, start = spec["test"]
     n_in, positions = spec["n_in"], np.asarray(spec["checkpoints"])
     runs = weights[list(seqs)]
-    n_params, width = weights.shape[2], min(slab_size, weights.shape[2])
+    reader = RowReader(runs[:, start:start + n_in], runs[:, start + positions], slab_size=slab_size,
+                       names=("the test window", "the test window"))
     paths = [os.path.join(scratch, name) for name in ("test-inputs.h5", "test-checkpoints.h5")]
-    layout = dict(chunk_params=width, dtype=weights.dtype)
-    with SequenceWriter(paths[0], len(seqs), n_params, n_steps=n_in, chunk_steps=n_in, **layout) as inputs, \
-            SequenceWriter(paths[1], len(seqs), n_params, n_steps=len(positions), chunk_steps=len(positions),
+    layout = dict(chunk_params=reader.slabs[0].size, dtype=weights.dtype)
+    with SequenceWriter(paths[0], len(seqs), weights.shape[2], n_steps=n_in, chunk_steps=n_in, **layout) as inputs, \
+            SequenceWriter(paths[1], len(seqs), weights.shape[2], n_steps=len(positions), chunk_steps=len(positions),
                            **layout) as targets:
-        for p0 in range(0, n_params, width):
-            params = slice(p0, min(p0 + width, n_params))
-            block = runs.read_block(steps=slice(start, start + spec["window"]), params=params)
-            inputs.write_slab(params, block[:, :n_in])
-            targets.write_slab(params, block[:, positions])
+        for slab, x, y in reader.blocks():
+            inputs.write_slab(slab.slice, x)
+            targets.write_slab(slab.slice, y)
     return open_sequences(paths[0]), open_sequences(paths[1])
 
 
 def _checkpoint_mse(forecast, targets, columns, slab_size):
-    """MSE x1e4 of the forecast's ``columns`` against ``targets`` (the true values there), slab by slab; the
-    forecast is read as one run of steps per slab (single steps would each read a whole chunk)."""
-    first, last = int(columns.min()), int(columns.max()) + 1
-    n_params = forecast.shape[2]
-    total = np.zeros(len(columns))
-    for p0 in range(0, n_params, slab_size):
-        params = slice(p0, min(p0 + slab_size, n_params))
-        predicted = forecast.read_block(steps=slice(first, last), params=params)[:, columns - first]
-        true = targets.read_block(params=params)
-        total += checkpoint_mse(true, predicted, np.arange(1, len(columns) + 1), n_input_steps=1,
-                                scale=PAPER_SCALE) * (params.stop - params.start)
-    return total / n_params
+    """MSE x1e4 of the forecast's ``columns`` against ``targets`` (the true values there), slab by slab."""
+    predicted = forecast[:, columns]
+    try:
+        return checkpoint_mse(targets, predicted, np.arange(1, len(columns) + 1), n_input_steps=1, scale=PAPER_SCALE,
+                              slab_size=slab_size)
+    finally:
+        predicted.close()
 
 
 def _probe(estimator, X, Y, dev, slab_size, time_budget):
