@@ -17,8 +17,9 @@ from ..constraints import parameter_constraints
 
 __all__ = ["NeuralForecaster", "row_blocks"]
 
-PREDICT_CHUNK_ROWS = 16384
-"""Rows (sequence, parameter) pushed through a module at once in predict: bounds activation memory."""
+CHUNK_ROWS = 16384
+"""Rows (sequence, parameter) pushed through a channel-independent module at once, in training, evaluation
+and predict: bounds activation memory whatever the block size."""
 
 
 def as_rows(x, y):
@@ -61,6 +62,7 @@ class NeuralForecaster(BaseForecaster):
         return np.arange(self._target_horizon(n_target_steps))
 
     def _loss(self, module, inputs, prediction, targets):
+        """The loss of ``prediction``: a mean over the elements of ``targets``."""
         return torch.mean((prediction - targets) ** 2)
 
     def _penalty(self, module):
@@ -117,14 +119,38 @@ class NeuralForecaster(BaseForecaster):
         generator = torch.Generator().manual_seed(0)
         return self._build_module(len(self.in_steps_), len(self.out_steps_), generator).eval()
 
+    def _row_chunks(self, n_sequences, n_params):
+        """Index pairs (sequences, parameters) that cover a block in chunks of at most ``CHUNK_ROWS`` rows
+        (one chunk, the whole block, for a module that mixes coordinates)."""
+        if self._mixes_coordinates():
+            yield slice(None), slice(None)
+            return
+        seq_step = max(1, min(n_sequences, CHUNK_ROWS))
+        param_step = max(1, CHUNK_ROWS // seq_step)
+        for s in range(0, n_sequences, seq_step):
+            for p in range(0, n_params, param_step):
+                yield slice(s, s + seq_step), slice(p, p + param_step)
+
+    def _block_loss(self, module, inputs, targets, backward=False):
+        """The loss of one block (without regularisers), its rows pushed through ``module`` a chunk at a time;
+        with ``backward``, the block's gradient is accumulated too. Each chunk's loss is weighted by its
+        share of the block's elements, so the sum is the loss (and gradient) of the whole block at once."""
+        total = torch.zeros((), device=targets.device)
+        for chunk in self._row_chunks(*inputs.shape[:2]):
+            x, y = inputs[chunk], targets[chunk]
+            loss = self._loss(module, x, module(x), y) * (y.numel() / targets.numel())
+            if backward:
+                loss.backward()
+            total += loss.detach()
+        return float(total)
+
     def _evaluate(self, module, rows, seqs):
         """Mean training loss (without regularisers) over ``seqs``, weighted by block size."""
         total, count = 0.0, 0
         with torch.no_grad():
             for start in range(0, len(seqs), 256):
                 for inputs, targets in row_blocks(rows, seqs[start:start + 256]):
-                    loss = self._loss(module, inputs, module(inputs), targets)
-                    total += float(loss) * targets.numel()
+                    total += self._block_loss(module, inputs, targets) * targets.numel()
                     count += targets.numel()
         return total / max(count, 1)
 
@@ -141,16 +167,16 @@ class NeuralForecaster(BaseForecaster):
             module.train()
             train_total, n_batches = 0.0, 0
             for inputs, targets in self._train_batches(rows, train, generator, epoch):
-                loss = self._loss(module, inputs, module(inputs), targets)
-                train_total, n_batches = train_total + float(loss.detach()), n_batches + 1
-                penalty = self._penalty(module)
-                if penalty is not None:
-                    loss = loss + penalty
-                if not torch.isfinite(loss):
-                    raise ValueError(f"{type(self).__name__} diverged: the training loss became "
-                                     f"{float(loss.detach())} in epoch {epoch}; lower lr or rescale the data")
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                loss = self._block_loss(module, inputs, targets, backward=True)
+                train_total, n_batches = train_total + loss, n_batches + 1
+                penalty = self._penalty(module)
+                if penalty is not None:  # once per step, not per chunk
+                    penalty.backward()
+                    loss += float(penalty.detach())
+                if not np.isfinite(loss):
+                    raise ValueError(f"{type(self).__name__} diverged: the training loss became "
+                                     f"{loss} in epoch {epoch}; lower lr or rescale the data")
                 optimizer.step()
                 scheduler.step()
             module.eval()
@@ -178,10 +204,10 @@ class NeuralForecaster(BaseForecaster):
 
         def forecast(x):
             inputs = x.permute(0, 2, 1)
-            chunk = max(1, PREDICT_CHUNK_ROWS // max(inputs.shape[0], 1))
-            chunk = inputs.shape[1] if self._mixes_coordinates() else chunk
+            outputs = inputs.new_empty((*inputs.shape[:2], m))
             with torch.no_grad():
-                outputs = [module(inputs[:, i:i + chunk])[..., :m] for i in range(0, inputs.shape[1], chunk)]
-            return torch.cat(outputs, dim=1).permute(0, 2, 1)
+                for chunk in self._row_chunks(*inputs.shape[:2]):
+                    outputs[chunk] = module(inputs[chunk])[..., :m]
+            return outputs.permute(0, 2, 1)
 
         return forecast
