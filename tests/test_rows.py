@@ -260,15 +260,25 @@ def test_all_finite_finds_nan_and_inf_and_is_not_fooled_by_a_sum_that_overflows(
 
 
 def test_the_reader_thread_reads_the_next_slab_while_the_caller_works():
-    import time
+    import threading
 
-    class Slow(LazyArray):
+    started = []                       # one event per read: set when that read begins
+    finished_with = []                 # blocks the caller had finished when each read began
+
+    class Recorded(LazyArray):
         def read_block(self, *args, **kwargs):
-            time.sleep(0.03)
+            finished_with.append(len(done))
+            started[len(finished_with) - 1].set()
             return super().read_block(*args, **kwargs)
 
-    reader = RowReader(Slow(sequences(n_params=8)), slab_size=2)
-    for _ in reader.blocks():
-        time.sleep(0.06)  # the caller's work on a block takes longer than reading the next
-    # Without overlap the caller would wait for all four reads (0.12 s); with it, for about the first.
-    assert 0.02 < reader.waited < 0.08
+    done = []
+    started.extend(threading.Event() for _ in range(8))
+    reader = RowReader(Recorded(sequences(n_params=8)), slab_size=2)
+    for i, _ in enumerate(reader.blocks()):
+        # While the caller still holds block i, the read of block i + 1 begins (no timing: an event).
+        if i + 1 < 4:
+            assert started[i + 1].wait(timeout=10), f"block {i + 1} was not read while block {i} was in use"
+        done.append(i)
+    assert len(done) == 4
+    assert finished_with[:2] == [0, 0]       # the second read began before the caller finished the first block
+    assert reader.waited >= 0
