@@ -1,11 +1,10 @@
 """Cutting weight sequences into input windows and target steps, and recorded runs into training windows."""
 
-import numbers
-
 import numpy as np
 
 from ..base import check_sequence_array
 from ..constraints import Integer
+from ..io.hdf5 import LazyView
 
 __all__ = ["split_sequences", "training_windows", "WindowView"]
 
@@ -113,7 +112,7 @@ def training_windows(runs, n_input, m=1, spacing=1, stride=1, start=0, stop=None
     return runs[run_of[:, None], steps_of[:, :n_input]], runs[run_of[:, None], steps_of[:, n_input:]]
 
 
-class WindowView:
+class WindowView(LazyView):
     """Windows of a lazy weight-sequence dataset, read on demand (returned by :func:`training_windows`).
 
     Behaves like a read-only array of shape (n_windows, n_window_steps, n_params) where weightcast takes one:
@@ -159,30 +158,12 @@ class WindowView:
         where = getattr(self.data, "source", type(self.data).__name__)
         return f"windows of {where}"
 
-    def __len__(self):
-        return self.shape[0]
-
     def __repr__(self):
         return f"WindowView(shape={self.shape}, of {self.data!r})"
 
-    def __array__(self, dtype=None, copy=None):
-        if copy is False:
-            raise ValueError("a WindowView cannot be turned into an array without reading (copying) it")
-        return self.read_block(dtype=dtype)
-
-    def __getitem__(self, key):
-        key = key if isinstance(key, tuple) else (key,)
-        if len(key) > 3:
-            raise IndexError(f"too many indices for a 3-D WindowView: {key!r}")
-        key = key + (slice(None),) * (3 - len(key))
-        scalar = [isinstance(k, (numbers.Integral, np.integer)) and not isinstance(k, bool) for k in key[:2]]
-        windows = np.arange(self.shape[0])[[key[0]] if scalar[0] else key[0]]
-        columns = np.arange(self.shape[1])[[key[1]] if scalar[1] else key[1]]
-        view = WindowView(self.data, self.runs[windows], self.steps[windows][:, columns])
-        if not (any(scalar) or key[2] != slice(None)):
-            return view
-        block = view.read_block()
-        return block[(0 if scalar[0] else slice(None), 0 if scalar[1] else slice(None), key[2])]
+    def _select(self, windows, columns):
+        windows, columns = np.arange(self.shape[0])[windows], np.arange(self.shape[1])[columns]
+        return WindowView(self.data, self.runs[windows], self.steps[windows][:, columns])
 
     def read_block(self, seqs=None, steps=None, params=slice(None), dtype=None, out=None):
         """Read windows ``seqs``, window steps ``steps``, parameters ``params`` (n_seqs, n_steps, n_params_slab)."""

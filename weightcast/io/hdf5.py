@@ -334,7 +334,38 @@ def _runs(index):
     return [(int(index[a]), int(index[b - 1]) + 1, int(a)) for a, b in zip(starts, stops)]
 
 
-class SequenceView:
+class LazyView:
+    """``len``, ``np.asarray`` and numpy-style indexing for a lazy (n_sequences, n_steps, n_params) view.
+
+    Indexing only the first two axes derives a view (``_select(seqs, steps)``, which subclasses define);
+    an integer there or any parameter index reads (``read_block``). ``np.asarray(view)`` reads the whole view.
+    """
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __array__(self, dtype=None, copy=None):
+        if copy is False:
+            raise ValueError(f"a {type(self).__name__} cannot be turned into an array without reading (copying) it")
+        return self.read_block(dtype=dtype)
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        if any(k is Ellipsis for k in key):
+            at = next(i for i, k in enumerate(key) if k is Ellipsis)
+            key = key[:at] + (slice(None),) * (4 - len(key)) + key[at + 1:]
+        if len(key) > 3:
+            raise IndexError(f"too many indices for a 3-D {type(self).__name__}: {key!r}")
+        key = key + (slice(None),) * (3 - len(key))
+        scalar = [isinstance(k, (numbers.Integral, np.integer)) and not isinstance(k, bool) for k in key[:2]]
+        view = self._select(*([k] if one else k for k, one in zip(key[:2], scalar)))
+        if not (any(scalar) or key[2] != slice(None)):
+            return view
+        data = view.read_block()
+        return data[(0 if scalar[0] else slice(None), 0 if scalar[1] else slice(None), key[2])]
+
+
+class SequenceView(LazyView):
     """A lazy, picklable view of a weight-sequence dataset in an HDF5 file.
 
     Behaves like a read-only array of shape (n_sequences, n_steps, n_params) wherever weightcast takes
@@ -460,33 +491,12 @@ class SequenceView:
         """Where the data lives, for messages: the file and the dataset."""
         return f"{self.path!r} (dataset {self.dataset!r})"
 
-    def __len__(self):
-        return len(self._seqs)
-
     def __repr__(self):
         return f"SequenceView({self.path!r}, {self.dataset!r}, shape={self.shape}, dtype={self.dtype})"
 
-    def __array__(self, dtype=None, copy=None):
-        if copy is False:
-            raise ValueError("a SequenceView cannot be turned into an array without reading (copying) it")
-        return self.read_block(dtype=dtype)
-
-    def __getitem__(self, key):
-        key = key if isinstance(key, tuple) else (key,)
-        if any(k is Ellipsis for k in key):
-            at = next(i for i, k in enumerate(key) if k is Ellipsis)
-            key = key[:at] + (slice(None),) * (4 - len(key)) + key[at + 1:]
-        if len(key) > 3:
-            raise IndexError(f"too many indices for a 3-D SequenceView: {key!r}")
-        key = key + (slice(None),) * (3 - len(key))
-        scalar = [isinstance(k, (numbers.Integral, np.integer)) and not isinstance(k, bool) for k in key[:2]]
-        k0, k1 = ([key[0]] if scalar[0] else key[0]), ([key[1]] if scalar[1] else key[1])
-        view = self._derive(self._seqs[_index(k0, len(self._seqs), "sequences")],
-                            self._steps[_index(k1, len(self._steps), "steps")])
-        if not (any(scalar) or key[2] != slice(None)):
-            return view
-        data = view.read_block()
-        return data[(0 if scalar[0] else slice(None), 0 if scalar[1] else slice(None), key[2])]
+    def _select(self, seqs, steps):
+        return self._derive(self._seqs[_index(seqs, len(self._seqs), "sequences")],
+                            self._steps[_index(steps, len(self._steps), "steps")])
 
     def _derive(self, seqs, steps):
         view = object.__new__(type(self))
