@@ -253,8 +253,8 @@ def test_the_cpu_solver_shares_large_updates_between_threads_for_the_same_soluti
 
     rng = np.random.default_rng(1)
     n = 8 * linear._THREAD_ROWS + 1234  # each of the two updates below is split three ways, unevenly
-    Z = rng.normal(size=(2, n)).astype(np.float32)
-    T = (Z.T @ rng.normal(size=(2, 4)) + 0.1 * rng.normal(size=(n, 4))).T.astype(np.float32)
+    Z = rng.normal(size=(2, n))  # float64: the QR (float32 rows go through whitened products: the next tests)
+    T = (Z.T @ rng.normal(size=(2, 4)) + 0.1 * rng.normal(size=(n, 4))).T
     threads = []
     blocks = linear.StreamingLeastSquares._blocks_cpu
     monkeypatch.setattr(linear.StreamingLeastSquares, "_blocks_cpu",
@@ -267,9 +267,82 @@ def test_the_cpu_solver_shares_large_updates_between_threads_for_the_same_soluti
         solutions.append(solver.solve())
     assert len(threads) == 2 + 6 and sum(name.startswith("weightcast-qr") for name in threads) == 6
     np.testing.assert_allclose(solutions[1], solutions[0], rtol=1e-12, atol=1e-14)
-    design = np.vstack([Z, np.ones((1, n))]).T.astype(np.float64) if fit_intercept else Z.T.astype(np.float64)
+    design = np.vstack([Z, np.ones((1, n))]).T if fit_intercept else Z.T
     penalty = alpha * np.eye(design.shape[1])
     if fit_intercept:
         penalty[-1, -1] = 0
-    expected = np.linalg.solve(design.T @ design + penalty, design.T @ T.T.astype(np.float64))
+    expected = np.linalg.solve(design.T @ design + penalty, design.T @ T.T)
     np.testing.assert_allclose(solutions[1][:design.shape[1]], expected, rtol=1e-9, atol=1e-12)
+
+
+def _float32_rows(n, n_in, spread, rng, horizon=4):
+    """float32 rows of nearly collinear inputs (steps of one trajectory: ``spread`` apart) and their targets."""
+    base = 0.3 + 0.05 * rng.normal(size=n)
+    Z = np.stack([base + spread * (i + 1) * rng.normal(size=n) for i in range(n_in)])
+    T = rng.normal(size=(horizon, n_in)) @ Z + 0.2 + 0.01 * rng.normal(size=(horizon, n))
+    return Z.astype(np.float32), T.astype(np.float32)
+
+
+def _least_squares_forecasts(Z, T, W, fit_intercept, alpha):
+    """Forecasts of the float64 least-squares solution of the float32 rows Z, T and of W, on every row."""
+    design = np.vstack([Z, np.ones((1, Z.shape[1]))]).T.astype(np.float64) if fit_intercept else Z.T.astype(np.float64)
+    ridge = np.sqrt(alpha) * np.eye(design.shape[1])
+    if fit_intercept:
+        ridge[-1, -1] = 0
+    expected = np.linalg.lstsq(np.vstack([design, ridge]),
+                               np.vstack([T.T.astype(np.float64), np.zeros((design.shape[1], T.shape[0]))]),
+                               rcond=None)[0]
+    return design @ W[:design.shape[1]], design @ expected
+
+
+@pytest.mark.parametrize("fit_intercept, alpha, n_threads", [(True, 0.0, 1), (False, 0.0, 3), (True, 2.0, 3)])
+@pytest.mark.parametrize("spread", [1e-2, 1e-5])
+def test_float32_rows_give_the_float64_forecasts_to_float32_rounding_however_collinear(fit_intercept, alpha,
+                                                                                      n_threads, spread, monkeypatch):
+    import threading
+
+    from weightcast import linear
+
+    rng = np.random.default_rng(2)
+    n = 4 * linear._THREAD_ROWS + 5 * linear._PRODUCT_ROWS + 77  # whole groups, whole blocks and a partial one
+    Z, T = _float32_rows(n, 5, spread, rng)
+    threads, products = [], linear.StreamingLeastSquares._whitened_products
+    monkeypatch.setattr(linear.StreamingLeastSquares, "_whitened_products",
+                        lambda self, *a: threads.append(threading.current_thread().name) or products(self, *a))
+    solver = linear.StreamingLeastSquares(5, 4, fit_intercept=fit_intercept, alpha=alpha, n_threads=n_threads)
+    for rows in (slice(0, n // 4), slice(n // 4, n)):  # the second update is merged into the first's factors
+        solver.update(torch.from_numpy(Z[:, rows]), torch.from_numpy(T[:, rows]))
+    assert len(threads) == (2 if n_threads == 1 else 1 + 3)  # the first update is too small for three threads
+    ours, expected = _least_squares_forecasts(Z, T, solver.solve(), fit_intercept, alpha)
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-6 * np.abs(expected).max())
+
+
+def test_float32_rows_the_whitening_cannot_take_go_through_the_float64_qr(monkeypatch):
+    from weightcast import linear
+
+    rng = np.random.default_rng(3)
+    n = 4 * linear._THREAD_ROWS
+    Z, T = _float32_rows(n, 3, 1e-3, rng)
+    duplicated = np.vstack([Z[:2], Z[1:2]])  # a repeated input step: rank-deficient, the minimum-norm solution
+    far = Z.copy()
+    far[:, 1::linear._SAMPLE_ROWS] *= np.float32(1e4)  # rows of another scale, off the whitening's sample
+    qr_blocks, blocks = [], linear.StreamingLeastSquares._blocks_cpu
+    monkeypatch.setattr(linear.StreamingLeastSquares, "_blocks_cpu",
+                        lambda self, *a: qr_blocks.append(1) or blocks(self, *a))
+    for inputs in (duplicated, far):
+        solver = linear.StreamingLeastSquares(3, 4, n_threads=1)
+        solver.update(torch.from_numpy(inputs), torch.from_numpy(T))
+        float64 = linear.StreamingLeastSquares(3, 4, n_threads=1)
+        float64.update(torch.from_numpy(inputs.astype(np.float64)), torch.from_numpy(T.astype(np.float64)))
+        np.testing.assert_allclose(solver.solve(), float64.solve(), rtol=1e-9, atol=1e-12)
+    assert len(qr_blocks) == 4  # both float32 fits and both float64 fits went through the QR
+
+
+def test_a_nan_in_large_float32_targets_is_named_by_the_exact_fit():
+    from weightcast import linear
+
+    rng = np.random.default_rng(4)
+    S = rng.normal(size=(1, 8, 2 * linear._FLOAT32_MIN_ROWS)).astype(np.float32)
+    S[0, 6, 12345] = np.nan
+    with pytest.raises(ValueError, match="Y holds NaN at sequence 0, step 3, parameter 12345"):
+        LFD2Forecaster(solver="lstsq", device="cpu").fit(S[:, :3], S[:, 3:])

@@ -33,6 +33,14 @@ __all__ = ["LinearFarcaster", "LFD2Forecaster", "LFNForecaster", "LFSForecaster"
 _QR_BLOCK = 8192
 # Rows of one update that each thread of the CPU solver gets at least (fewer: one thread does all).
 _THREAD_ROWS = 4 * _QR_BLOCK
+# float32 rows: rows per float32 product (their sums are added in float64), rows whitened at once (cache-sized),
+# the fewest rows an update needs for the float32 products (smaller ones go through the QR), the rows sampled
+# to whiten them, and the largest condition number of an update's whitened Gram matrix that is accepted.
+_PRODUCT_ROWS = 4096
+_WHITEN_ROWS = 8 * _PRODUCT_ROWS
+_FLOAT32_MIN_ROWS = 4 * _PRODUCT_ROWS
+_SAMPLE_ROWS = 4096
+_WHITENED_COND = 16.0
 # Values per part of a slab in the paper solver's passes on the CPU (4 MB of float32: few calls, still in cache).
 _CACHE_VALUES = 2 ** 20
 
@@ -70,6 +78,15 @@ class StreamingLeastSquares:
     one more QR of the stacked triangles (as the ranks of a distributed fit are). On an accelerator,
     torch's QR of a whole slab.
 
+    Large float32 updates on the CPU skip the float64 copy of the targets, which costs more than the QR
+    itself: the inputs are first whitened by the QR of a sample of the update's rows (so that their columns
+    are orthonormal and nothing cancels), the products with the targets are formed in float32 in blocks of
+    4,096 rows and added in float64, and the update's factors follow from its whitened Gram matrix by a
+    Cholesky factorisation. Forecasts agree with the float64 QR's to float32 rounding of the data (the
+    errors do not grow with the collinearity of the inputs). An update whose whitened Gram matrix is not
+    well conditioned (rank-deficient inputs, a sample that misses rows of another scale) goes through the
+    QR instead; so do NaN/inf, float64 data and small updates.
+
     Parameters
     ----------
     n_in, horizon : int
@@ -98,6 +115,7 @@ class StreamingLeastSquares:
         self.R, self.QtY = torch.as_tensor(R, device=device), torch.zeros(self.n_fit, horizon, dtype=torch.float64,
                                                                           device=device)
         self._buffers = []  # per CPU thread: its reused block buffers
+        self._float32_buffers = []  # per CPU thread: the buffers of the float32 products
 
     def update(self, Z, T):
         """Add rows: ``Z`` of shape (n_in, n_rows) and ``T`` (horizon, n_rows), any float dtype, on the device."""
@@ -111,6 +129,12 @@ class StreamingLeastSquares:
         n_parts = max(1, min(self.n_threads, n_rows // _THREAD_ROWS))
         R, QtY = np.asfortranarray(self.R.numpy()), self.QtY.numpy().copy()
         with _one_blas_thread():
+            if Z.dtype == T.dtype == np.float32 and n_rows >= _FLOAT32_MIN_ROWS:
+                factors = self._whitened_factors(Z, T, n_parts)
+                if factors is not None:
+                    R, QtY = _merge_factors([(R, QtY), factors])
+                    self.R, self.QtY = torch.from_numpy(R), torch.from_numpy(np.ascontiguousarray(QtY))
+                    return
             if n_parts == 1:
                 R, QtY = self._blocks_cpu(0, R, QtY, Z, T)
             else:  # whole blocks per thread; the first continues the factors so far, the others start empty
@@ -148,6 +172,90 @@ class StreamingLeastSquares:
                 R, V, Tf, info = dtpqrt(0, n_fit, R, block.T, overwrite_a=True, overwrite_b=True)
                 QtY -= np.dot(Tf.T, QtY + np.dot(targets, V).T)
         return np.triu(R), QtY
+
+    def _whitened_factors(self, Z, T, n_parts):
+        """(R, Q^T T) of the float32 rows Z, T from whitened float32 products, or None when the QR must do it."""
+        from scipy.linalg import solve_triangular
+
+        whitening = self._whitening(Z)
+        if whitening is None:
+            return None
+        if n_parts == 1:
+            sums = [self._whitened_products(0, whitening, Z, T)]
+        else:
+            cuts = [part * Z.shape[1] // n_parts for part in range(n_parts)] + [Z.shape[1]]
+            self._float32_buffers += [None] * (n_parts - len(self._float32_buffers))
+            sums = [future.result() for future in [
+                _thread_pool().submit(self._whitened_products, part, whitening, Z[:, cuts[part]:cuts[part + 1]],
+                                      T[:, cuts[part]:cuts[part + 1]]) for part in range(n_parts)]]
+        G, C = sum(pair[0] for pair in sums), sum(pair[1] for pair in sums)
+        if not (np.all(np.isfinite(G)) and np.all(np.isfinite(C))):
+            return None  # NaN/inf, or float32 overflow: the float64 QR meets them as before
+        eigenvalues = np.linalg.eigvalsh(G)
+        if not eigenvalues[0] > eigenvalues[-1] / _WHITENED_COND:
+            return None
+        # G = L L^T is the Gram matrix of W [Z; 1] with W the whitening: R = (W^-1 L)^T, Q^T T = L^-1 C.
+        L = np.linalg.cholesky(G)
+        W = whitening.astype(np.float64)
+        return (np.asfortranarray(solve_triangular(W, L, lower=True).T),
+                solve_triangular(L, C, lower=True))
+
+    def _whitening(self, Z):
+        """A lower-triangular float32 matrix W with W [Z; 1] of orthonormal rows on a sample of the columns of
+        Z (scaled to one per row), or None when the sample is not finite or nearly rank-deficient."""
+        sample = Z[:, ::max(1, Z.shape[1] // _SAMPLE_ROWS)]
+        design = np.empty((sample.shape[1], self.n_fit))
+        design[:, :self.n_in] = sample.T
+        if self.fit_intercept:
+            design[:, self.n_in] = 1
+        if not np.all(np.isfinite(design)):
+            return None
+        R = np.linalg.qr(design, mode="r")
+        diagonal = np.abs(np.diag(R))
+        if not diagonal.min() > 1e-6 * diagonal.max():  # rank-deficient inputs: the QR finds the minimum norm
+            return None
+        from scipy.linalg import solve_triangular
+
+        return (solve_triangular(R, np.eye(self.n_fit)).T * np.sqrt(design.shape[0])).astype(np.float32)
+
+    def _whitened_products(self, part, whitening, Z, T):
+        """The float64 sums of W [Z; 1] (W [Z; 1])^T and W [Z; 1] T^T over the rows of Z and T, formed in
+        float32 a block of rows at a time (batched: one call per cache-sized group of blocks) in the buffers
+        of thread ``part``."""
+        n_in, n_fit, n_rows, block = self.n_in, self.n_fit, Z.shape[1], _PRODUCT_ROWS
+        n_products = -(-n_rows // block)
+        if not self._float32_buffers:
+            self._float32_buffers.append(None)
+        buffers = self._float32_buffers[part]
+        if buffers is None or buffers[2].shape[0] < n_products:
+            group = _WHITEN_ROWS // block
+            buffers = self._float32_buffers[part] = (np.empty((group, n_fit, block), np.float32),
+                                                      np.empty((group, n_fit, block), np.float32),
+                                                      np.empty((n_products, n_fit, n_fit), np.float32),
+                                                      np.empty((n_products, n_fit, self.horizon), np.float32))
+        rows, twins, grams, products = buffers
+        inputs, offset = np.ascontiguousarray(whitening[:, :n_in]), whitening[:, n_in:]  # offset: the ones column
+        done = 0
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf: the caller goes through the QR
+            for start in range(0, n_rows, _WHITEN_ROWS):
+                stop = min(start + _WHITEN_ROWS, n_rows)
+                for first, last, shape in ((start, start + (stop - start) // block * block, (-1, block)),
+                                           (start + (stop - start) // block * block, stop, (1, -1))):
+                    if last == first:
+                        continue
+                    count = (last - first) // block if shape[0] == -1 else 1
+                    # (count, n, block_rows) views of the rows: whole blocks, then the last partial one
+                    z = Z[:, first:last].reshape((n_in,) + shape).transpose(1, 0, 2)
+                    t = T[:, first:last].reshape((self.horizon,) + shape).transpose(1, 2, 0)
+                    whitened, twin = rows[:count, :, :z.shape[2]], twins[:count, :, :z.shape[2]]
+                    np.matmul(inputs, z, out=whitened)
+                    if self.fit_intercept:
+                        whitened += offset
+                    np.copyto(twin, whitened)  # numpy's product of an array with its own transpose (syrk)
+                    np.matmul(whitened, twin.transpose(0, 2, 1), out=grams[done:done + count])  # is slower
+                    np.matmul(whitened, t, out=products[done:done + count])
+                    done += count
+        return grams[:done].sum(axis=0, dtype=np.float64), products[:done].sum(axis=0, dtype=np.float64)
 
     def _update_device(self, Z, T):
         f64 = dict(device=self.device, dtype=torch.float64)
