@@ -35,11 +35,11 @@ _QR_BLOCK = 8192
 _THREAD_ROWS = 4 * _QR_BLOCK
 # float32 rows: rows per float32 product (their sums are added in float64), rows whitened at once (cache-sized),
 # the fewest rows an update needs for the float32 products (smaller ones go through the QR), the rows sampled
-# to whiten them, and the largest condition number of an update's whitened Gram matrix that is accepted.
+# to whiten them (in runs of contiguous rows), and the largest condition number of an update's whitened Gram matrix that is accepted.
 _PRODUCT_ROWS = 4096
 _WHITEN_ROWS = 8 * _PRODUCT_ROWS
 _FLOAT32_MIN_ROWS = 4 * _PRODUCT_ROWS
-_SAMPLE_ROWS = 4096
+_SAMPLE_ROWS, _SAMPLE_RUN = 4096, 256
 _WHITENED_COND = 16.0
 # Values per part of a slab in the paper solver's passes on the CPU (4 MB of float32: few calls, still in cache).
 _CACHE_VALUES = 2 ** 20
@@ -175,8 +175,6 @@ class StreamingLeastSquares:
 
     def _whitened_factors(self, Z, T, n_parts):
         """(R, Q^T T) of the float32 rows Z, T from whitened float32 products, or None when the QR must do it."""
-        from scipy.linalg import solve_triangular
-
         whitening = self._whitening(Z)
         if whitening is None:
             return None
@@ -195,17 +193,18 @@ class StreamingLeastSquares:
         if not eigenvalues[0] > eigenvalues[-1] / _WHITENED_COND:
             return None
         # G = L L^T is the Gram matrix of W [Z; 1] with W the whitening: R = (W^-1 L)^T, Q^T T = L^-1 C.
+        # (numpy's solve: these matrices are tiny and scipy's triangular solve costs more in its checks.)
         L = np.linalg.cholesky(G)
-        W = whitening.astype(np.float64)
-        return (np.asfortranarray(solve_triangular(W, L, lower=True).T),
-                solve_triangular(L, C, lower=True))
+        return np.asfortranarray(np.linalg.solve(whitening.astype(np.float64), L).T), np.linalg.solve(L, C)
 
     def _whitening(self, Z):
         """A lower-triangular float32 matrix W with W [Z; 1] of orthonormal rows on a sample of the columns of
         Z (scaled to one per row), or None when the sample is not finite or nearly rank-deficient."""
-        sample = Z[:, ::max(1, Z.shape[1] // _SAMPLE_ROWS)]
-        design = np.empty((sample.shape[1], self.n_fit))
-        design[:, :self.n_in] = sample.T
+        # runs of contiguous rows spread over the update: a strided sample would read a cache line per row
+        starts = np.linspace(0, Z.shape[1] - _SAMPLE_RUN, _SAMPLE_ROWS // _SAMPLE_RUN).astype(int)
+        design = np.empty((len(starts) * _SAMPLE_RUN, self.n_fit))
+        for run, start in enumerate(starts):
+            design[run * _SAMPLE_RUN:(run + 1) * _SAMPLE_RUN, :self.n_in] = Z[:, start:start + _SAMPLE_RUN].T
         if self.fit_intercept:
             design[:, self.n_in] = 1
         if not np.all(np.isfinite(design)):
@@ -214,9 +213,7 @@ class StreamingLeastSquares:
         diagonal = np.abs(np.diag(R))
         if not diagonal.min() > 1e-6 * diagonal.max():  # rank-deficient inputs: the QR finds the minimum norm
             return None
-        from scipy.linalg import solve_triangular
-
-        return (solve_triangular(R, np.eye(self.n_fit)).T * np.sqrt(design.shape[0])).astype(np.float32)
+        return (np.tril(np.linalg.inv(R).T) * np.sqrt(design.shape[0])).astype(np.float32)  # exactly triangular
 
     def _whitened_products(self, part, whitening, Z, T):
         """The float64 sums of W [Z; 1] (W [Z; 1])^T and W [Z; 1] T^T over the rows of Z and T, formed in
@@ -227,33 +224,34 @@ class StreamingLeastSquares:
         if not self._float32_buffers:
             self._float32_buffers.append(None)
         buffers = self._float32_buffers[part]
-        if buffers is None or buffers[2].shape[0] < n_products:
-            group = _WHITEN_ROWS // block
-            buffers = self._float32_buffers[part] = (np.empty((group, n_fit, block), np.float32),
-                                                      np.empty((group, n_fit, block), np.float32),
+        if buffers is None or buffers[1].shape[0] < n_products:
+            buffers = self._float32_buffers[part] = (np.empty((_WHITEN_ROWS // block, n_fit, block), np.float32),
                                                       np.empty((n_products, n_fit, n_fit), np.float32),
                                                       np.empty((n_products, n_fit, self.horizon), np.float32))
-        rows, twins, grams, products = buffers
-        inputs, offset = np.ascontiguousarray(whitening[:, :n_in]), whitening[:, n_in:]  # offset: the ones column
+        rows, grams, products = buffers
+        # W is lower triangular (the inverse of a QR's R, transposed): the ones column only adds to the last row.
+        inputs, offset = np.ascontiguousarray(whitening[:, :n_in]), whitening[-1, -1]
         done = 0
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf: the caller goes through the QR
             for start in range(0, n_rows, _WHITEN_ROWS):
                 stop = min(start + _WHITEN_ROWS, n_rows)
-                for first, last, shape in ((start, start + (stop - start) // block * block, (-1, block)),
-                                           (start + (stop - start) // block * block, stop, (1, -1))):
+                whole = start + (stop - start) // block * block
+                for first, last, shape in ((start, whole, (-1, block)), (whole, stop, (1, -1))):
                     if last == first:
                         continue
-                    count = (last - first) // block if shape[0] == -1 else 1
-                    # (count, n, block_rows) views of the rows: whole blocks, then the last partial one
+                    # (count, n, rows) views: whole blocks, then the last partial one
                     z = Z[:, first:last].reshape((n_in,) + shape).transpose(1, 0, 2)
                     t = T[:, first:last].reshape((self.horizon,) + shape).transpose(1, 2, 0)
-                    whitened, twin = rows[:count, :, :z.shape[2]], twins[:count, :, :z.shape[2]]
+                    count = z.shape[0]
+                    whitened, out = rows[:count, :, :z.shape[2]], slice(done, done + count)
                     np.matmul(inputs, z, out=whitened)
                     if self.fit_intercept:
-                        whitened += offset
-                    np.copyto(twin, whitened)  # numpy's product of an array with its own transpose (syrk)
-                    np.matmul(whitened, twin.transpose(0, 2, 1), out=grams[done:done + count])  # is slower
-                    np.matmul(whitened, t, out=products[done:done + count])
+                        whitened[:, -1] += offset
+                    # The Gram matrix as two products whose operands start at different rows: numpy computes
+                    # the product of an array with its own transpose (syrk) several times slower here.
+                    np.matmul(whitened, whitened[:, :1].transpose(0, 2, 1), out=grams[out, :, :1])
+                    np.matmul(whitened, whitened[:, 1:].transpose(0, 2, 1), out=grams[out, :, 1:])
+                    np.matmul(whitened, t, out=products[out])
                     done += count
         return grams[:done].sum(axis=0, dtype=np.float64), products[:done].sum(axis=0, dtype=np.float64)
 
