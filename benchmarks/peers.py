@@ -484,7 +484,8 @@ def summary(results):
                           f"<= {limit}: {value:.2f}, {verdict(value, limit)}")
         # memory lines: over the data held and, for predict, over the forecast it returns (n_params x 25 float32)
         peaks = [(results[k]["peak_rss_mb"] - results[k].get("data_rss_mb", 0)
-                  - (k[1] * HORIZON * 4 / 2 ** 20 if k[2] == "mem_predict" else 0), k[1:]) for k in results
+                  - (k[1] * HORIZON * 4 / 2 ** 20 if k[2] in ("mem_predict", "mem_bare_predict") else 0), k[1:])
+                 for k in results
                  if k[0] == threads and not k[2].startswith(("sk_", "np_"))]
         for where, prefix in (("HDF5", "h5_"), ("memory, over the data and the returned forecast", "mem_")):
             chosen = [peak for peak in peaks if peak[1][1].startswith(prefix)]
