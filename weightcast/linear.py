@@ -71,8 +71,8 @@ class StreamingLeastSquares:
     """Exact (ridge) least squares of targets on [inputs, 1], one block of rows at a time: a streaming QR.
 
     R and Q^T T of the rows seen so far are updated by the QR of [R; new rows] in float64, so the data are
-    read once, never held in float64 beyond one block, and the normal equations (which lose about five
-    digits on nearly collinear inputs) are never formed. On the CPU each update is LAPACK's QR of a
+    read once, never held in float64 beyond one block, and the normal equations of the inputs as given
+    (which lose about five digits on nearly collinear inputs) are never formed. On the CPU each update is LAPACK's QR of a
     triangle over a block of rows (``dtpqrt``, blocks that stay in cache); the rows of a large update are
     shared between ``n_threads`` threads, each factoring its own part, and their factors are merged by
     one more QR of the stacked triangles (as the ranks of a distributed fit are). On an accelerator,
