@@ -35,7 +35,8 @@ _QR_BLOCK = 8192
 _THREAD_ROWS = 4 * _QR_BLOCK
 # float32 rows: rows per float32 product (their sums are added in float64), rows whitened at once (cache-sized),
 # the fewest rows an update needs for the float32 products (smaller ones go through the QR), the rows sampled
-# to whiten them (in runs of contiguous rows), and the largest condition number of an update's whitened Gram matrix that is accepted.
+# to whiten them (in runs of contiguous rows), and the largest condition number of an update's whitened Gram
+# matrix that is accepted.
 _PRODUCT_ROWS = 4096
 _WHITEN_ROWS = 8 * _PRODUCT_ROWS
 _FLOAT32_MIN_ROWS = 4 * _PRODUCT_ROWS
@@ -72,11 +73,11 @@ class StreamingLeastSquares:
 
     R and Q^T T of the rows seen so far are updated by the QR of [R; new rows] in float64, so the data are
     read once, never held in float64 beyond one block, and the normal equations of the inputs as given
-    (which lose about five digits on nearly collinear inputs) are never formed. On the CPU each update is LAPACK's QR of a
-    triangle over a block of rows (``dtpqrt``, blocks that stay in cache); the rows of a large update are
-    shared between ``n_threads`` threads, each factoring its own part, and their factors are merged by
-    one more QR of the stacked triangles (as the ranks of a distributed fit are). On an accelerator,
-    torch's QR of a whole slab.
+    (which lose about five digits on nearly collinear inputs) are never formed. On the CPU each update is
+    LAPACK's QR of a triangle over a block of rows (``dtpqrt``, blocks that stay in cache); the rows of a
+    large update are shared between ``n_threads`` threads, each factoring its own part, and their factors
+    are merged by one more QR of the stacked triangles (as the ranks of a distributed fit are). On an
+    accelerator, torch's QR of a whole slab.
 
     Large float32 updates on the CPU skip the float64 copy of the targets, which costs more than the QR
     itself: the inputs are first whitened by the QR of a sample of the update's rows (so that their columns
