@@ -35,8 +35,8 @@ _QR_BLOCK = 8192
 _THREAD_ROWS = 4 * _QR_BLOCK
 # float32 rows: rows per float32 product (their sums are added in float64), rows whitened at once (cache-sized),
 # the fewest rows an update needs for the float32 products (smaller ones go through the QR), the rows sampled
-# to whiten them (in runs of contiguous rows), and the largest condition number of an update's whitened Gram
-# matrix that is accepted.
+# to whiten them (in runs of contiguous rows), and the largest condition number of the correlation matrix of an
+# update's whitened inputs that is accepted.
 _PRODUCT_ROWS = 4096
 _WHITEN_ROWS = 8 * _PRODUCT_ROWS
 _FLOAT32_MIN_ROWS = 4 * _PRODUCT_ROWS
@@ -84,9 +84,9 @@ class StreamingLeastSquares:
     are orthonormal and nothing cancels), the products with the targets are formed in float32 in blocks of
     4,096 rows and added in float64, and the update's factors follow from its whitened Gram matrix by a
     Cholesky factorisation. Forecasts agree with the float64 QR's to float32 rounding of the data (the
-    errors do not grow with the collinearity of the inputs). An update whose whitened Gram matrix is not
-    well conditioned (rank-deficient inputs, a sample that misses rows of another scale) goes through the
-    QR instead; so do NaN/inf, float64 data and small updates.
+    errors do not grow with the collinearity of the inputs). An update whose whitened inputs are not nearly
+    orthogonal (rank-deficient inputs, a sample that misses rows of another kind) goes through the QR
+    instead; so do NaN/inf, float64 data and small updates.
 
     Parameters
     ----------
@@ -190,7 +190,13 @@ class StreamingLeastSquares:
         G, C = sum(pair[0] for pair in sums), sum(pair[1] for pair in sums)
         if not (np.all(np.isfinite(G)) and np.all(np.isfinite(C))):
             return None  # NaN/inf, or float32 overflow: the float64 QR meets them as before
-        eigenvalues = np.linalg.eigvalsh(G)
+        # float32 rounding is relative, so a whitened column that is merely larger or smaller than the sample's
+        # costs nothing; what would is columns far from orthogonal: the condition of their correlation matrix.
+        variances = np.diag(G)
+        if not np.all(variances > 0):
+            return None
+        scale = 1 / np.sqrt(variances)
+        eigenvalues = np.linalg.eigvalsh(G * scale[:, None] * scale[None, :])
         if not eigenvalues[0] > eigenvalues[-1] / _WHITENED_COND:
             return None
         # G = L L^T is the Gram matrix of W [Z; 1] with W the whitening: R = (W^-1 L)^T, Q^T T = L^-1 C.
