@@ -6,7 +6,7 @@ steps 0 and 4, LFN all five input steps), forecast 25 steps from steps 0-4. Ever
 process, so that each has its own peak RSS (VmHWM); imports happen before the clock starts.
 
 In memory (the steps an operation needs are read from the file into arrays before the clock starts; the
-median of ``--repeat`` runs in one process):
+median of at least ``--repeat`` runs in one process, more until they take a second):
 
 * bare pass 0,4,5-29: numpy's float32 ``sum`` of each step row the LFD-2 fit reads (steps 0 and 4 of X, all
   of Y: 27 of the 30 steps), split over ``--threads`` threads; with ``--device cuda``, a copy of those rows
@@ -15,14 +15,18 @@ median of ``--repeat`` runs in one process):
   ``LFD2Forecaster(init="default", max_epochs=1)``, timed around its gradient pass (ratio to the bare pass);
 * bare pass 0-29 and LFN exact fit: the same over all 30 steps, ``LFNForecaster(solver="lstsq")``;
 * bare predict: the sum of steps 0 and 4 plus writing a new (1, 25, n_params) float32 array (``np.empty`` and
-  ``fill``): the memory traffic of a forecast; predict: ``est.predict(X)`` into a new array;
+  ``fill``): the memory traffic of a forecast; predict: ``est.predict(X)`` into a new array. A new array's pages
+  are mapped as they are first written, which on a virtual machine can cost more than the forecast (and varies
+  from run to run), so the same pair also runs into a reused array whose pages are mapped already (``fill`` /
+  ``est.predict(X, out=out)``): the cost of the forecast itself;
 * peers, on the design matrix a user would build (``Z = X[0, steps].T``, ``T = Y[0].T``, float32 as the data):
   scikit-learn ``LinearRegression().fit(Z, T)`` and ``numpy.linalg.lstsq([Z, 1], T)``, building Z included; the
   ratio is their time over weightcast's fit of the same model (how many times faster weightcast is), and
   "max|diff|" compares their forecasts of every row with weightcast's (checked against 1e-5).
 
-From HDF5 (cold reads: each run in a fresh process with the files first evicted from the page cache; the
-fastest of ``--repeat`` runs):
+From HDF5 (cold reads: each run in a fresh process with the files first evicted from the page cache;
+``--repeat`` rounds, each running every HDF5 operation once, so that an operation and its bare pass meet the
+same disk; the time is the median of the rounds, the ratio the median of the rounds' ratios, each listed):
 
 * bare read 0-29: chunk-aligned h5py ``read_direct`` of steps 0-29 into one reused buffer (what the fits read);
 * LFD-2 / LFN exact fit, paper epoch: as above, on a lazy view of the file (ratio to the bare read); "reads" is
@@ -54,12 +58,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from scale import evict, op_read, op_read_write, peak_rss_mb, run_fresh, write_trajectories  # noqa: E402
+from scale import op_read, op_read_write, peak_rss_mb, run_fresh, write_trajectories  # noqa: E402
 
 N_STEPS, N_IN = 30, 5
 HORIZON = N_STEPS - N_IN
 SLAB = 2 ** 20
 AGREE = 1e-5
+MIN_TIMED_S, MAX_RUNS = 1.0, 100  # in memory: runs are repeated until they take this long, or this many
 STEPS = {"lfd2": [0, N_IN - 1], "lfn": list(range(N_IN))}
 
 # name: (where, what the line says, the line its ratio is taken to (None: itself), model)
@@ -71,6 +76,8 @@ OPERATIONS = {
     "mem_lfn": ("memory", "LFN exact fit", "mem_bare_all", "lfn"),
     "mem_bare_predict": ("memory", "bare predict: sum 0,4 + new out", None, None),
     "mem_predict": ("memory", "LFD-2 predict (new array)", "mem_bare_predict", "lfd2"),
+    "mem_bare_predict_out": ("memory", "bare predict: sum 0,4 + fill out", None, None),
+    "mem_predict_out": ("memory", "LFD-2 predict(out=reused array)", "mem_bare_predict_out", "lfd2"),
     "sk_lfd2": ("memory", "sklearn LinearRegression, LFD-2", "mem_lfd2", "lfd2"),
     "np_lfd2": ("memory", "numpy.linalg.lstsq, LFD-2", "mem_lfd2", "lfd2"),
     "sk_lfn": ("memory", "sklearn LinearRegression, LFN", "mem_lfn", "lfn"),
@@ -110,6 +117,13 @@ def in_threads(function, n, threads):
     cuts = np.linspace(0, n, threads + 1).astype(int)
     with ThreadPoolExecutor(threads) as pool:
         return list(pool.map(function, cuts[:-1], cuts[1:]))
+
+
+def forecast_array(n):
+    """A (1, 25, n) float32 array whose pages are already mapped: what a caller reusing ``out=`` holds."""
+    out = np.empty((1, HORIZON, n), dtype=np.float32)
+    out.fill(0.0)
+    return out
 
 
 def model_for(args, kind):
@@ -208,8 +222,11 @@ def child(args):
     result = {}
 
     def repeat(function):
+        """The median time of ``function``: at least ``--repeat`` runs, more (up to 100) until they take a
+        second, so that the operations of a few milliseconds are not one scheduler hiccup away from their bare
+        passes."""
         walls = []
-        for _ in range(args.repeat):
+        while len(walls) < args.repeat or (sum(walls) < MIN_TIMED_S and len(walls) < MAX_RUNS):
             started = time.perf_counter()
             function()
             synchronize(device)
@@ -269,11 +286,11 @@ def child(args):
             est = LFD2Forecaster(init="default", max_epochs=1, device=device, slab_size=SLAB, random_state=0)
             repeat(lambda: est.fit(X, Y))
             result["wall_s"] = float(np.median(passes))  # the epoch (one gradient pass per fit)
-        elif op == "mem_bare_predict":
-            rows = [S[0, 0], S[0, N_IN - 1]]
+        elif op in ("mem_bare_predict", "mem_bare_predict_out"):
+            rows, reused = [S[0, 0], S[0, N_IN - 1]], forecast_array(n) if op.endswith("_out") else None
 
             def bare_predict():
-                out = np.empty((1, HORIZON, n), dtype=np.float32)
+                out = np.empty((1, HORIZON, n), dtype=np.float32) if reused is None else reused
                 in_threads(lambda a, b: (sum(float(row[a:b].sum()) for row in rows), out[:, :, a:b].fill(1.0)),
                            n, threads)
 
@@ -281,6 +298,9 @@ def child(args):
         elif op == "mem_predict":
             est = model_for(args, "lfd2")
             result["wall_s"] = repeat(lambda: est.predict(X))
+        elif op == "mem_predict_out":
+            est, out = model_for(args, "lfd2"), forecast_array(n)
+            result["wall_s"] = repeat(lambda: est.predict(X, out=out))
         else:  # the peers, on the rows a user would build
             kind = op[3:]
             steps = STEPS[kind]
@@ -328,7 +348,8 @@ def main():
     parser.add_argument("--ops", nargs="+", default=["mem", "peers", "h5"],
                         help=f"operations or groups ({', '.join(GROUPS)}): {', '.join(OPERATIONS)}")
     parser.add_argument("--repeat", type=int, default=3,
-                        help="in memory: timed runs in one process (median); HDF5: cold runs (fastest)")
+                        help="in memory: the fewest timed runs in one process (median); HDF5: rounds of cold runs "
+                             "(median)")
     parser.add_argument("--threads", nargs="+", type=int, default=[1],
                         help="torch, BLAS and bare-pass threads (several: each set of lines for each)")
     parser.add_argument("--device", default="cpu", help="weightcast's device (cpu or cuda)")
@@ -369,8 +390,15 @@ def main():
             print(f"n_params={n}: wrote {data_bytes / 1e9:.2f} GB in {time.perf_counter() - started:.1f} s",
                   flush=True)
             for threads in args.threads:
-                for op in order:
-                    result = run_operation(args, op, n, threads, path, out, workdir, extra)
+                in_memory = [op for op in order if OPERATIONS[op][0] == "memory"]
+                from_files = [op for op in order if OPERATIONS[op][0] == "HDF5"]
+
+                def measured():  # in memory op by op, then the HDF5 rounds
+                    for op in in_memory:
+                        yield op, run_operation(args, op, n, threads, path, out, workdir, extra)
+                    yield from run_rounds(args, from_files, n, threads, path, out, workdir).items()
+
+                for op, result in measured():
                     if isinstance(result, str):  # skipped
                         line = (f"{n:>10} | {threads:>3} | {OPERATIONS[op][0]:<6} | {OPERATIONS[op][1]:<33} | "
                                 f"{result}")
@@ -393,32 +421,52 @@ def main():
     summary(results)
 
 
+def child_command(args, op, n, threads, path, out, workdir):
+    return ["--child", op, "--size", n, "--file", path, "--out", out, "--dir", workdir,
+            "--threads", threads, "--repeat", args.repeat, "--device", args.device]
+
+
 def run_operation(args, op, n, threads, path, out, workdir, extra):
-    """The result of ``op`` (a dict), or why it was skipped (a str)."""
-    where = OPERATIONS[op][0]
-    command = ["--child", op, "--size", n, "--file", path, "--out", out, "--dir", workdir,
-               "--threads", threads, "--repeat", args.repeat, "--device", args.device]
-    if where == "memory":  # the data (or the inputs and the forecast), plus working memory
-        held = N_STEPS * n * 4
-        peer = op[:3] in ("sk_", "np_")  # their working memory grows with the rows; weightcast's is bounded
-        need = held + (extra.get(op, 400.0) * n if peer else extra.get(op, 1e9))
-        available = mem_available_bytes()
-        if need > 0.85 * available:
-            return (f"skipped: needs about {need / 1e9:.1f} GB (data {held / 1e9:.1f} GB + working memory, "
-                    f"as measured at the smaller sizes), {available / 1e9:.1f} GB available")
-        result = run_fresh(__file__, command, threads=threads)
-        over = max(0.0, result["peak_rss_mb"] - result["data_rss_mb"]) * 2 ** 20
-        extra[op] = max(extra.get(op, 0.0), over / n if peer else over)
-        return result
-    best = None
-    for _ in range(args.repeat):
-        run = run_fresh(__file__, command, cold=(path, out), threads=threads)
-        if os.path.exists(out):
-            os.remove(out)
-        peak = max(run["peak_rss_mb"], best["peak_rss_mb"] if best else 0)
-        best = run if best is None or run["wall_s"] < best["wall_s"] else best
-        best["peak_rss_mb"] = peak
-    return best
+    """The result of the in-memory ``op`` (a dict), or why it was skipped (a str)."""
+    held = N_STEPS * n * 4  # the data (or the inputs and the forecast), plus working memory
+    peer = op[:3] in ("sk_", "np_")  # their working memory grows with the rows; weightcast's is bounded
+    need = held + (extra.get(op, 400.0) * n if peer else extra.get(op, 1e9))
+    available = mem_available_bytes()
+    if need > 0.85 * available:
+        return (f"skipped: needs about {need / 1e9:.1f} GB (data {held / 1e9:.1f} GB + working memory, "
+                f"as measured at the smaller sizes), {available / 1e9:.1f} GB available")
+    result = run_fresh(__file__, child_command(args, op, n, threads, path, out, workdir), threads=threads)
+    over = max(0.0, result["peak_rss_mb"] - result["data_rss_mb"]) * 2 ** 20
+    extra[op] = max(extra.get(op, 0.0), over / n if peer else over)
+    return result
+
+
+def run_rounds(args, ops, n, threads, path, out, workdir):
+    """The results of the HDF5 ``ops``: ``--repeat`` rounds, each running every op once on cold files, so that
+    an op and the bare pass it is compared with meet the same disk (whose speed drifts on a shared machine).
+    Each result holds its rounds' times (``rounds_s``), their median (``wall_s``) and the largest peak RSS."""
+    runs = {op: [] for op in ops}
+    for _ in range(args.repeat if ops else 0):
+        for op in ops:
+            runs[op].append(run_fresh(__file__, child_command(args, op, n, threads, path, out, workdir),
+                                      cold=(path, out), threads=threads))
+            if os.path.exists(out):
+                os.remove(out)
+    results = {}
+    for op, done in runs.items():
+        walls = [run["wall_s"] for run in done]
+        middle = done[int(np.argsort(walls)[len(walls) // 2])]
+        results[op] = dict(middle, rounds_s=walls, wall_s=float(np.median(walls)),
+                           peak_rss_mb=max(run["peak_rss_mb"] for run in done))
+    return results
+
+
+def ratio_to(result, base):
+    """result's time over base's: for HDF5 lines the median of the rounds' ratios (each op over the bare pass
+    of the same round), for the others the ratio of the medians."""
+    if "rounds_s" in result and "rounds_s" in base:
+        return float(np.median(np.divide(result["rounds_s"], base["rounds_s"])))
+    return result["wall_s"] / base["wall_s"]
 
 
 def format_row(threads, n, op, result, results):
@@ -427,8 +475,10 @@ def format_row(threads, n, op, result, results):
     base = results.get((threads, n, reference))
     if base is not None:
         peer = op[:3] in ("sk_", "np_")
-        ratio = f"{result['wall_s'] / base['wall_s']:6.{1 if peer else 2}f}"
+        ratio = f"{ratio_to(result, base):6.{1 if peer else 2}f}"
         to = "weightcast fit" if peer else OPERATIONS[reference][1][:16]
+        if "rounds_s" in result and "rounds_s" in base:
+            notes.append("rounds " + "/".join(f"{a / b:.2f}" for a, b in zip(result["rounds_s"], base["rounds_s"])))
     if "max_diff" in result:
         notes.append(f"max|diff| {result['max_diff']:.1e} ({'ok' if result['max_diff'] <= AGREE else 'FAIL'})")
     if "reads_s" in result:
@@ -447,7 +497,7 @@ def summary(results):
 
     def ratio(key, reference):
         if key in results and key[:2] + (reference,) in results:
-            return results[key]["wall_s"] / results[key[:2] + (reference,)]["wall_s"]
+            return ratio_to(results[key], results[key[:2] + (reference,)])
         return None
 
     def verdict(value, limit, at_least=False):
@@ -456,7 +506,7 @@ def summary(results):
     print("\nsummary (target: figure, met or not)")
     for threads in sorted({t for t, _, _ in results}):
         sizes = sorted({n for t, n, _ in results if t == threads})
-        for op in ("mem_lfd2", "mem_lfn", "mem_paper", "mem_predict"):
+        for op in ("mem_lfd2", "mem_lfn", "mem_paper", "mem_predict", "mem_predict_out"):
             measured = [n for n in sizes if (threads, n, op) in results]
             if len(measured) >= 2:
                 per = [results[(threads, k, op)]["wall_s"] / k for k in (measured[0], measured[-1])]
@@ -484,7 +534,7 @@ def summary(results):
                           f"<= {limit}: {value:.2f}, {verdict(value, limit)}")
         # memory lines: over the data held and, for predict, over the forecast it returns (n_params x 25 float32)
         peaks = [(results[k]["peak_rss_mb"] - results[k].get("data_rss_mb", 0)
-                  - (k[1] * HORIZON * 4 / 2 ** 20 if k[2] in ("mem_predict", "mem_bare_predict") else 0), k[1:])
+                  - (k[1] * HORIZON * 4 / 2 ** 20 if "predict" in k[2] else 0), k[1:])
                  for k in results
                  if k[0] == threads and not k[2].startswith(("sk_", "np_"))]
         for where, prefix in (("HDF5", "h5_"), ("memory, over the data and the returned forecast", "mem_")):
