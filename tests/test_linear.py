@@ -297,8 +297,9 @@ def _least_squares_forecasts(Z, T, W, fit_intercept, alpha):
 
 @pytest.mark.parametrize("fit_intercept, alpha, n_threads", [(True, 0.0, 1), (False, 0.0, 3), (True, 2.0, 3)])
 @pytest.mark.parametrize("spread", [1e-2, 1e-5])
-def test_float32_rows_give_the_float64_forecasts_to_float32_rounding_however_collinear(fit_intercept, alpha,
-                                                                                      n_threads, spread, monkeypatch):
+def test_float32_rows_give_the_float64_forecasts_to_1e_6_of_their_size_however_collinear(fit_intercept, alpha,
+                                                                                         n_threads, spread,
+                                                                                         monkeypatch):
     import threading
 
     from weightcast import linear
@@ -315,6 +316,30 @@ def test_float32_rows_give_the_float64_forecasts_to_float32_rounding_however_col
     assert len(threads) == (2 if n_threads == 1 else 1 + 3)  # the first update is too small for three threads
     ours, expected = _least_squares_forecasts(Z, T, solver.solve(), fit_intercept, alpha)
     np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-6 * np.abs(expected).max())
+
+
+def test_float32_parameters_far_from_zero_are_forecast_to_about_1e_6_of_the_largest_forecast(monkeypatch):
+    # A float32 sum of products keeps about six digits of the targets' size: a third of the parameters sit at
+    # -10 and move by about 1e-6 a step (the float32 rounding of their values), the others near 0 move more.
+    from weightcast import LFD2Forecaster, linear
+
+    rng = np.random.default_rng(4)
+    n, steps = linear._FLOAT32_MIN_ROWS + 3616, np.sqrt(np.arange(30))[:, None]
+    far = rng.random(n) < 1 / 3
+    start = np.where(far, -10 + 1.6e-3 * rng.normal(size=n), 0.03 * rng.normal(size=n))
+    move = np.where(far, 1.2e-6, 6e-6) * rng.normal(size=n)
+    S = (start + move * steps + 0.1 * np.abs(move) * np.cumsum(rng.normal(size=(30, n)), axis=0))[None]
+    S = S.astype(np.float32)
+    paths, whitened = [], linear.StreamingLeastSquares._whitened_factors
+    monkeypatch.setattr(linear.StreamingLeastSquares, "_whitened_factors",
+                        lambda self, *a: paths.append(1) or whitened(self, *a))
+    fast = LFD2Forecaster(solver="lstsq").fit(S[:, :5], S[:, 5:]).predict(S[:, :5].astype(np.float64))
+    assert paths  # the float32 path ran
+    exact = LFD2Forecaster(solver="lstsq").fit(S[:, :5].astype(np.float64), S[:, 5:].astype(np.float64))
+    expected = exact.predict(S[:, :5].astype(np.float64))
+    difference = np.abs(fast - expected).max() / np.abs(expected).max()
+    assert difference < 2e-6
+    assert difference > 1e-9  # not the QR's forecasts: the float32 path's own
 
 
 def test_float32_rows_the_whitening_cannot_take_go_through_the_float64_qr(monkeypatch):
