@@ -15,12 +15,16 @@ Usage: python benchmarks/float32_offsets.py [--cases 60] [--seed 2] [--params 20
 """
 
 import argparse
+import os
+import sys
 
 import numpy as np
 import torch
 
-import weightcast.linear as linear
 from weightcast import LFD2Forecaster, LFNForecaster
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from float32_products import count_updates, fit_both  # noqa: E402
 
 N_STEPS, N_IN = 30, 5
 
@@ -54,15 +58,7 @@ def main():
                         help="parameters per run, drawn among these")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    paths = {"float32": 0, "QR": 0}
-    whitened = linear.StreamingLeastSquares._whitened_factors
-
-    def counted(self, *a, **k):
-        factors = whitened(self, *a, **k)
-        paths["float32" if factors is not None else "QR"] += 1
-        return factors
-
-    linear.StreamingLeastSquares._whitened_factors = counted
+    paths = count_updates()
     rng = np.random.default_rng(args.seed)
     results = []
     for case in range(args.cases):
@@ -70,13 +66,12 @@ def main():
         X, Y = S[:, :N_IN], S[:, N_IN:]
         floor = (np.finfo(np.float32).eps * np.sqrt(np.mean(Y.astype(np.float64) ** 2))) ** 2
         for cls in (LFD2Forecaster, LFNForecaster):
-            fast = cls(solver="lstsq").fit(X, Y).predict(X.astype(np.float64))
-            exact = cls(solver="lstsq").fit(X.astype(np.float64), Y.astype(np.float64)).predict(X.astype(np.float64))
+            (fast, exact), _ = fit_both(cls, X, Y)
             mse_fast, mse_exact = np.mean((fast - Y) ** 2), np.mean((exact - Y) ** 2)
             results.append((float(np.abs(fast - exact).max() / np.abs(exact).max()), mse_fast / mse_exact,
                             mse_fast, mse_exact, floor, case, cls.__name__, text))
-    print(f"{args.cases} cases x 2 models; updates: {paths['float32']} on the float32 path, {paths['QR']} through "
-          "the QR (float32 data; the float64 fits always take the QR)")
+    print(f"{args.cases} cases x 2 models; updates of the float32 fits: "
+          + ", ".join(f"{name} {count}" for name, count in paths.items()) + " (the float64 fits take the QR)")
     worst = max(results)
     print(f"largest forecast difference / largest forecast: {worst[0]:.2e} (case {worst[5]}, {worst[6]}; "
           f"{worst[7]})")

@@ -23,6 +23,32 @@ from weightcast import LFD2Forecaster, LFNForecaster
 from weightcast.io import open_sequences
 
 
+def count_updates():
+    """Count the exact solver's float32 updates by the path they take, from now on: the dict it fills."""
+    paths = {"float32 products": 0, "fell back to the QR": 0}
+    whitened = linear.StreamingLeastSquares._whitened_factors
+
+    def counted(self, *a):
+        factors = whitened(self, *a)
+        paths["float32 products" if factors is not None else "fell back to the QR"] += 1
+        return factors
+
+    linear.StreamingLeastSquares._whitened_factors = counted
+    return paths
+
+
+def fit_both(cls, X, Y):
+    """``cls``'s exact forecasts of X fitted from the float32 data (the float32 path) and from the same data as
+    float64 (the QR throughout), both predicted in float64, and the two fit times."""
+    X64, times, forecasts = X.astype(np.float64), [], []
+    for inputs, targets in ((X, Y), (X64, Y.astype(np.float64))):
+        started = time.perf_counter()
+        model = cls(solver="lstsq").fit(inputs, targets)
+        times.append(time.perf_counter() - started)
+        forecasts.append(model.predict(X64))
+    return forecasts, times
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("file", help="a recording from `weightcast record`")
@@ -39,31 +65,17 @@ def main():
     print(f"{args.file}: {X.shape[0]} runs x {X.shape[2]:,} parameters, steps 0-{args.inputs - 1} -> "
           f"{args.inputs}-{args.inputs + args.horizon - 1}")
 
-    paths = {"float32 products": 0, "fell back to the QR": 0}
-    whitened = linear.StreamingLeastSquares._whitened_factors
-
-    def counted(self, *a):
-        factors = whitened(self, *a)
-        paths["float32 products" if factors is not None else "fell back to the QR"] += 1
-        return factors
-
-    linear.StreamingLeastSquares._whitened_factors = counted
-    X64 = X.astype(np.float64)
+    paths = count_updates()
     for cls in (LFD2Forecaster, LFNForecaster):
         paths.update(dict.fromkeys(paths, 0))
-        started = time.perf_counter()
-        fast = cls(solver="lstsq").fit(X, Y)
-        fast_s = time.perf_counter() - started
+        (ours, reference), (fast_s, exact_s) = fit_both(cls, X, Y)
         updates = ", ".join(f"{name} {count}" for name, count in paths.items())
-        started = time.perf_counter()
-        exact = cls(solver="lstsq").fit(X64, Y.astype(np.float64))
-        exact_s = time.perf_counter() - started
-        ours, reference = fast.predict(X64), exact.predict(X64)
         difference = ours - reference
         print(f"  {cls.__name__}: updates: {updates}; fit {fast_s:.2f} s (float64 data: {exact_s:.2f} s); "
-              f"forecasts differ by at most {np.abs(difference).max():.1e} (rms {np.sqrt(np.mean(difference ** 2)):.1e})"
-              f" where they reach {np.abs(reference).max():.2f} and miss Y by {np.sqrt(np.mean((reference - Y) ** 2)):.1e}"
-              f" rms; MSE {np.mean((ours - Y) ** 2):.7e} vs {np.mean((reference - Y) ** 2):.7e}")
+              f"forecasts differ by at most {np.abs(difference).max():.1e} "
+              f"(rms {np.sqrt(np.mean(difference ** 2)):.1e}) where they reach {np.abs(reference).max():.2f} "
+              f"and miss Y by {np.sqrt(np.mean((reference - Y) ** 2)):.1e} rms; "
+              f"MSE {np.mean((ours - Y) ** 2):.7e} vs {np.mean((reference - Y) ** 2):.7e}")
 
 
 if __name__ == "__main__":

@@ -534,7 +534,7 @@ def summary(results):
                           f"<= {limit}: {value:.2f}, {verdict(value, limit)}")
         # memory lines: over the data held and, for predict, over the forecast it returns (n_params x 25 float32)
         peaks = [(results[k]["peak_rss_mb"] - results[k].get("data_rss_mb", 0)
-                  - (k[1] * HORIZON * 4 / 2 ** 20 if "predict" in k[2] else 0), k[1:])
+                  - (k[1] * HORIZON * 4 / 2 ** 20 if k[2].startswith("mem_") and "predict" in k[2] else 0), k[1:])
                  for k in results
                  if k[0] == threads and not k[2].startswith(("sk_", "np_"))]
         for where, prefix in (("HDF5", "h5_"), ("memory, over the data and the returned forecast", "mem_")):

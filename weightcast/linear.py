@@ -85,9 +85,9 @@ class StreamingLeastSquares:
     4,096 rows and added in float64, and the update's factors follow from its whitened Gram matrix by a
     Cholesky factorisation. Forecasts agree with the float64 QR's to about 1e-6 of the largest forecast (the
     errors do not grow with the collinearity of the inputs; a float32 sum keeps about six digits of the
-    targets' size, which parameters far from zero that barely move feel most). An update whose whitened inputs are not nearly
-    orthogonal (rank-deficient inputs, a sample that misses rows of another kind) goes through the QR
-    instead; so do NaN/inf, float64 data and small updates.
+    targets' size, which parameters far from zero that barely move feel most). An update whose whitened
+    inputs are not nearly orthogonal (rank-deficient inputs, a sample that misses rows of another kind) goes
+    through the QR instead; so do NaN/inf, float64 data and small updates.
 
     Parameters
     ----------
