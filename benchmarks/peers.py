@@ -33,7 +33,8 @@ same disk; the time is the median of the rounds, the ratio the median of the rou
   the time spent inside the view's reads (in the background reader thread): a fit that overlaps reading and
   computing takes little more than its reads;
 * bare read 0-4 + write: a bare read of the forecast's inputs plus a bare chunked write (and fsync) of a
-  (1, 25, n_params) float32 file; predict to file: ``est.predict(view[:, 0:5], out=PATH)`` (ratio to it).
+  (1, 25, n_params) float32 file of random values (a disk may write a constant faster than a forecast's
+  bytes, see ``scale.forecast_bytes``); predict to file: ``est.predict(view[:, 0:5], out=PATH)`` (ratio to it).
 
 Sizes whose in-memory data plus an operation's working memory (measured at the previous size, per parameter)
 would not fit in the memory available are skipped for that operation, with the reason printed.
@@ -58,7 +59,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from scale import op_read, op_read_write, peak_rss_mb, run_fresh, write_trajectories  # noqa: E402
+from scale import forecast_bytes, op_read, op_read_write, peak_rss_mb, run_fresh, write_trajectories  # noqa: E402
 
 N_STEPS, N_IN = 30, 5
 HORIZON = N_STEPS - N_IN
@@ -236,6 +237,7 @@ def child(args):
     if op.startswith("h5_"):
         reads, readers = timed_reads()
         S = open_sequences(args.file)
+        block = forecast_bytes(args.file, HORIZON) if op == "h5_bare_rw" else None
         started = time.perf_counter()
         if op == "h5_bare_read":
             op_read(args.file, 0, N_STEPS)
@@ -248,7 +250,7 @@ def child(args):
             LFD2Forecaster(init="default", max_epochs=1, device=device, slab_size=SLAB,
                            random_state=0).fit(S[:, :N_IN], S[:, N_IN:])
         elif op == "h5_bare_rw":
-            op_read_write(args.file, args.out, start=0, m=HORIZON)
+            op_read_write(args.file, args.out, block, start=0)
         elif op == "h5_predict":
             est = model_for(args, "lfd2")
             reads[0], started = 0.0, time.perf_counter()

@@ -10,7 +10,7 @@ the bare h5py pass over the same data in the same run, and its peak resident mem
 * paper epoch: one epoch of the paper solver (init="default", max_epochs=1), timed around its pass;
   the whole fit (the epoch plus the pass that scores the final weights) is shown on the next line;
 * read 30-34 + write: a bare read of the forecast's inputs plus a bare chunked write (and fsync) of a
-  (1, 25, n_params) file;
+  (1, 25, n_params) file of random floats (a disk may write a constant faster than a forecast's bytes);
 * predict to file: forecast steps 35-59 from 30-34 into an HDF5 file (ratio to read 30-34 + write).
 
 Usage::
@@ -83,21 +83,34 @@ def op_read(path, start, stop):
     return {}
 
 
-def op_read_write(path, out, start=PREDICT_START, m=N_STEPS - PREDICT_START - N_IN):
-    """The I/O a forecast does: read its 5 input steps from ``start``, write ``m`` steps (whole chunks, then fsync)."""
+def forecast_bytes(path, m):
+    """A ``(1, m, slab)`` block of random float32 values for op_read_write, built before the clock starts.
+
+    A bare write must write bytes like a forecast's: this machine's disk writes a constant block about twice
+    as fast as random floats (it compresses or deduplicates), which would flatter the bare pass."""
+    with h5py.File(path, "r") as f:
+        n_params = f["weights"].shape[2]
+    return np.random.default_rng(1).random((1, m, min(SLAB, n_params)), dtype=np.float32)
+
+
+def op_read_write(path, out, block, start=PREDICT_START):
+    """The I/O a forecast does: read its 5 input steps from ``start``, write ``block.shape[1]`` steps (whole
+    chunks, then fsync), each slab from ``block`` (see forecast_bytes)."""
     from weightcast.io.hdf5 import default_chunks
 
     started = time.perf_counter()
     op_read(path, start, start + N_IN)
     read_s = time.perf_counter() - started
+    m = block.shape[1]
     with h5py.File(path, "r") as f:
         n_params = f["weights"].shape[2]
-    block = np.ones((1, m, min(SLAB, n_params)), dtype=np.float32)
+    words = block.reshape(-1).view(np.uint32)
     with h5py.File(out, "w", libver="latest") as f:
         ds = f.create_dataset("weights", (1, m, n_params), dtype=np.float32,
                               chunks=default_chunks(n_params, m, np.float32))
         for p0 in range(0, n_params, SLAB):
             p1 = min(p0 + SLAB, n_params)
+            words[::1024] += 1  # no two 4 KiB pages of the file alike
             ds.write_direct(block, np.s_[:, :, :p1 - p0], np.s_[:, :, p0:p1])
     with open(out, "rb+") as handle:
         os.fsync(handle.fileno())
@@ -156,11 +169,12 @@ def child(args):
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # its first use imports torch._dynamo
     operations = {
         "read": lambda: op_read(args.file, 0, FIT_END),
-        "read_write": lambda: op_read_write(args.file, args.out),
+        "read_write": lambda: op_read_write(args.file, args.out, block),
         "exact": lambda: op_exact(args.file, args.model),
         "paper": lambda: op_paper(args.file),
         "predict": lambda: op_predict(args.file, args.model, args.out),
     }
+    block = forecast_bytes(args.file, N_STEPS - PREDICT_START - N_IN) if args.op == "read_write" else None
     started = time.perf_counter()
     result = operations[args.op]()
     result["wall_s"] = time.perf_counter() - started
