@@ -1,5 +1,6 @@
 """The HDF5 weight-sequence format: writer, readers, lazy views and bad files."""
 
+import errno
 import os
 import pickle
 import signal
@@ -157,6 +158,54 @@ def test_slabs_of_an_incomplete_copy_write_only_the_recorded_steps(tmp_path, S):
         assert f["weights"].id.get_num_chunks() == 3 * 3 * 3 + 2 * 3 + 1 * 3  # nothing beyond the recorded steps
     np.testing.assert_array_equal(np.asarray(open_sequences(path, complete_only=True)), S[[0, 1, 4]])
     np.testing.assert_array_equal(open_sequences(path)[2, :5], S[2, :5])
+
+
+def _count_pwrites(monkeypatch, most=None):
+    """Count the chunk writes that bypass HDF5 (os.pwrite); ``most``: write at most that many bytes a call."""
+    calls = []
+    pwrite = os.pwrite
+
+    def counted(fd, data, offset):
+        calls.append(len(data))
+        return pwrite(fd, data if most is None else memoryview(data)[:most], offset)
+
+    monkeypatch.setattr(os, "pwrite", counted)
+    return calls
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_slabs_of_whole_chunks_are_written_in_place_and_the_rest_through_hdf5(tmp_path, monkeypatch, dtype):
+    S = np.random.default_rng(1).normal(size=(3, 7, 37)).astype(dtype)
+    calls = _count_pwrites(monkeypatch)
+    path = tmp_path / "slabs.h5"
+    # chunks of 3 steps x 8 parameters: the last chunks of both axes are edge chunks
+    with SequenceWriter(path, 3, 37, n_steps=7, dtype=dtype, chunk_steps=3, chunk_params=8) as writer:
+        for p0, p1 in ((0, 16), (16, 21), (21, 32), (32, 37)):  # 16:21 and 21:32 start or end inside a chunk
+            writer.write_slab(slice(p0, p1), S[:, :, p0:p1])
+    chunk_bytes = 3 * 8 * np.dtype(dtype).itemsize
+    assert calls == [chunk_bytes] * (3 * 3 * 2 + 3 * 3 * 1)  # the whole-chunk slabs 0:16 and 32:37
+    view = open_sequences(path)
+    assert view.dtype == dtype and read_metadata(path)["closed"]
+    np.testing.assert_array_equal(np.asarray(view), S)
+
+
+def test_chunk_writes_that_write_part_of_a_chunk_are_continued(tmp_path, monkeypatch, S):
+    calls = _count_pwrites(monkeypatch, most=40)
+    write_sequences(tmp_path / "short.h5", S, chunk_steps=4, chunk_params=4)
+    assert calls and min(calls) < 4 * 4 * 4  # continued from where the last call stopped
+    np.testing.assert_array_equal(np.asarray(open_sequences(tmp_path / "short.h5")), S)
+
+
+def test_a_failed_chunk_write_names_the_file_and_leaves_nothing(tmp_path, monkeypatch, S):
+    def full(fd, data, offset):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "pwrite", full)
+    with pytest.raises(OSError, match=r"writing parameters 0-3 of sequence 0 to .*full\.h5.* failed: No space left") \
+            as error:
+        write_sequences(tmp_path / "full.h5", S, chunk_steps=4, chunk_params=4)
+    assert error.value.errno == errno.ENOSPC
+    assert os.listdir(tmp_path) == []
 
 
 def test_writer_refuses_to_overwrite_and_checks_shapes(tmp_path, S):
@@ -348,7 +397,8 @@ def test_truncated_files_are_refused_by_every_reader(tmp_path, S, where):
 def test_chunks_beyond_the_end_of_the_file_are_refused_even_when_hdf5_opens_it(tmp_path, S, monkeypatch):
     """HDF5 skips its own end-of-file check for killed (SWMR) recordings: the chunk check stands alone."""
     path = tmp_path / "short.h5"
-    write_sequences(path, S, chunk_steps=4)
+    with SequenceWriter(path, 6, 11, n_steps=9, chunk_steps=4, crash_safe=True) as writer:
+        writer.append(S)  # a recording's chunks are written (and placed in the file) after its other datasets
     ends = []
     with h5py.File(path, "r") as f:
         f["weights"].id.chunk_iter(lambda info: ends.append((info.byte_offset + info.size, info.chunk_offset)))

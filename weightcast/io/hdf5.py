@@ -771,6 +771,7 @@ class SequenceWriter:
         # complete (close) or, crash-safe, as soon as its layout is on disk: path never holds half a file.
         self._atomic = atomic_output(self.path)
         self._tmp = self._atomic.__enter__()
+        self._raw, self._raw_fd, self._chunk_buffer = False, None, None  # see _write_chunks
         self._file = h5py.File(self._tmp, "w", libver="latest")
         try:
             # Every object exists before SWMR starts; from then on only data is written.
@@ -780,9 +781,23 @@ class SequenceWriter:
             # that HDF5 indexes its chunks with a v2 B-tree, whose chunk queries are exact (readers check every
             # chunk with them; with one growable axis they are not, see _storage_ends). The parameters never grow.
             initial = 0 if n_steps is None else int(n_steps)
+            # A finished output of fixed size gets its chunks allocated up front, so that write_slab can write
+            # whole chunks straight to their place in the file (see _write_chunks).
+            raw = (n_steps is not None and initial > 0 and not self.crash_safe and not checksum
+                   and recorded is None and hasattr(os, "pwrite"))
+            placement = {}
+            if raw:
+                dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+                dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+                dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)  # every chunk is written before the file is published
+                placement = {"dcpl": dcpl, "rdcc_nbytes": 0}  # no chunk cache that could hold a stale chunk
             self._ds = self._file.create_dataset(dataset, shape=(self.n_sequences, initial, self.n_params),
                                                  maxshape=(self.n_sequences, None, None) if n_steps is None else None,
-                                                 chunks=chunks, dtype=self.dtype, fletcher32=bool(checksum))
+                                                 chunks=chunks, dtype=self.dtype, fletcher32=bool(checksum),
+                                                 **placement)
+            chunk_bytes = int(np.prod(chunks)) * self.dtype.itemsize
+            self._raw = raw and self._ds.dtype == self.dtype and self._chunk_place((0, 0, 0)) is not None \
+                and self._ds.id.get_chunk_info(0).size == chunk_bytes
             for key, value in attrs.items():
                 self._ds.attrs[key] = value
             if steps is not None:
@@ -948,7 +963,10 @@ class SequenceWriter:
             raise ValueError(f"write_slab for {self.path!r} expects a contiguous slice and values of shape "
                              f"{expected}, got {params!r} and {values.shape}")
         values = np.ascontiguousarray(values, dtype=self.dtype)
-        if self._declared is None:
+        cp = self.chunks[2]
+        if self._raw and p0 % cp == 0 and (p1 % cp == 0 or p1 == self.n_params):
+            self._write_chunks(p0, p1, values)
+        elif self._declared is None:
             self._ds.write_direct(values, None, np.s_[:, :, p0:p1])
         else:
             for i, n in enumerate(self._declared.tolist()):
@@ -960,6 +978,46 @@ class SequenceWriter:
             self._publish()
         elif self.crash_safe:
             self._file.flush()
+
+    def _chunk_place(self, coords):
+        """The byte offset in the file of the chunk starting at ``coords`` (None: not allocated)."""
+        return self._ds.id.get_chunk_info_by_coord(coords).byte_offset
+
+    def _write_chunks(self, p0, p1, values):
+        """Write the whole chunks of the parameters p0:p1 with ``os.pwrite`` at their allocated offsets.
+
+        h5py runs every HDF5 call, on any thread, under one lock, so a forecast's background writes through
+        HDF5 would hold up the reads of its next slab; these writes only take it to look up each offset.
+        """
+        n_rows, n_columns = self.chunks[1], self.chunks[2]
+        if self._raw_fd is None:
+            self._raw_fd = os.open(self._tmp, os.O_WRONLY)
+            self._chunk_buffer = np.empty((n_rows, n_columns), dtype=self.dtype)
+        chunk = self._chunk_buffer
+        for s in range(self.n_sequences):
+            for t0 in range(0, self.n_steps, n_rows):
+                rows = min(n_rows, self.n_steps - t0)
+                for c0 in range(p0, p1, n_columns):
+                    columns = min(n_columns, p1 - c0)
+                    if rows < n_rows or columns < n_columns:
+                        chunk[...] = 0  # an edge chunk: its padding, never read, is zeros
+                    chunk[:rows, :columns] = values[s, t0:t0 + rows, c0 - p0:c0 - p0 + columns]
+                    where, data = self._chunk_place((s, t0, c0)), memoryview(chunk).cast("B")
+                    done = 0
+                    try:
+                        while done < len(data):
+                            written = os.pwrite(self._raw_fd, data[done:], where + done)
+                            if written == 0:
+                                raise OSError(f"no bytes written at offset {where + done}")
+                            done += written
+                    except OSError as error:
+                        raise OSError(error.errno, f"writing parameters {c0}-{c0 + columns - 1} of sequence {s} "
+                                                   f"to {self.path!r} failed: {error.strerror or error}") from error
+
+    def _close_raw(self):
+        if self._raw_fd is not None:
+            fd, self._raw_fd = self._raw_fd, None
+            os.close(fd)
 
     def _set_mode(self, mode):
         if self._mode not in (None, mode):
@@ -993,6 +1051,7 @@ class SequenceWriter:
             if incomplete and not self.crash_safe:
                 raise ValueError(f"{self.path!r} is incomplete: {incomplete}")
             self._closed_ds[()] = 1
+            self._close_raw()
             self._file.close()
             self._closed = True
             if self._tmp is not None:
@@ -1011,6 +1070,7 @@ class SequenceWriter:
         crash-safe file keeps what was flushed and stays marked as not closed."""
         self._closed = True
         try:
+            self._close_raw()
             self._file.close()
         except Exception:  # already closed or never opened: nothing left to release
             pass
