@@ -445,11 +445,13 @@ def run_operation(args, op, n, threads, path, out, workdir, extra):
 
 def run_rounds(args, ops, n, threads, path, out, workdir):
     """The results of the HDF5 ``ops``: ``--repeat`` rounds, each running every op once on cold files, so that
-    an op and the bare pass it is compared with meet the same disk (whose speed drifts on a shared machine).
-    Each result holds its rounds' times (``rounds_s``), their median (``wall_s``) and the largest peak RSS."""
+    an op and the bare pass it is compared with meet the same disk (whose speed drifts on a shared machine);
+    every other round runs them in reverse order, so that a drift within a round does not always fall on the
+    same op. Each result holds its rounds' times (``rounds_s``), their median (``wall_s``) and the largest
+    peak RSS."""
     runs = {op: [] for op in ops}
-    for _ in range(args.repeat if ops else 0):
-        for op in ops:
+    for round_ in range(args.repeat if ops else 0):
+        for op in (ops if round_ % 2 == 0 else ops[::-1]):
             runs[op].append(run_fresh(__file__, child_command(args, op, n, threads, path, out, workdir),
                                       cold=(path, out), threads=threads))
             if os.path.exists(out):
