@@ -18,6 +18,7 @@ from weightcast.io import (
     SequenceWriter,
     convert_recording,
     forecast_layout,
+    hdf5,
     open_sequences,
     read_metadata,
     write_sequences,
@@ -161,15 +162,17 @@ def test_slabs_of_an_incomplete_copy_write_only_the_recorded_steps(tmp_path, S):
 
 
 def _count_pwrites(monkeypatch, most=None):
-    """Count the chunk writes that bypass HDF5 (os.pwrite); ``most``: write at most that many bytes a call."""
+    """Count the bytes of each chunk write that bypasses HDF5 (os.pwritev); ``most``: write at most that many
+    bytes a call."""
     calls = []
-    pwrite = os.pwrite
+    pwritev = os.pwritev
 
-    def counted(fd, data, offset):
+    def counted(fd, buffers, offset):
+        data = b"".join(buffers)
         calls.append(len(data))
-        return pwrite(fd, data if most is None else memoryview(data)[:most], offset)
+        return pwritev(fd, [data if most is None else data[:most]], offset)
 
-    monkeypatch.setattr(os, "pwrite", counted)
+    monkeypatch.setattr(os, "pwritev", counted)
     return calls
 
 
@@ -196,11 +199,21 @@ def test_chunk_writes_that_write_part_of_a_chunk_are_continued(tmp_path, monkeyp
     np.testing.assert_array_equal(np.asarray(open_sequences(tmp_path / "short.h5")), S)
 
 
+def test_chunk_writes_of_more_buffers_than_one_call_takes_are_split(tmp_path, monkeypatch):
+    """An edge chunk's rows and padding go out in several pwritev calls when they are more than IOV_MAX."""
+    S = np.random.default_rng(2).normal(size=(2, 9, 13)).astype(np.float32)
+    calls = _count_pwrites(monkeypatch)
+    monkeypatch.setattr(hdf5, "_IOV_MAX", 3)
+    write_sequences(tmp_path / "split.h5", S, chunk_steps=9, chunk_params=8)  # chunks of 9 rows, the last 5 wide
+    assert len(calls) > 2 * 2 and max(calls) <= 3 * 8 * 4
+    np.testing.assert_array_equal(np.asarray(open_sequences(tmp_path / "split.h5")), S)
+
+
 def test_a_failed_chunk_write_names_the_file_and_leaves_nothing(tmp_path, monkeypatch, S):
-    def full(fd, data, offset):
+    def full(fd, buffers, offset):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(os, "pwrite", full)
+    monkeypatch.setattr(os, "pwritev", full)
     with pytest.raises(OSError, match=r"writing parameters 0-3 of sequence 0 to .*full\.h5.* failed: No space left") \
             as error:
         write_sequences(tmp_path / "full.h5", S, chunk_steps=4, chunk_params=4)

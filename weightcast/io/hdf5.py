@@ -19,6 +19,7 @@ Views (:class:`SequenceView`) hold a path, a dataset name and index arrays, neve
 a pickle, so joblib workers and DataLoader workers each open the file themselves.
 """
 
+import errno
 import json
 import numbers
 import os
@@ -771,7 +772,7 @@ class SequenceWriter:
         # complete (close) or, crash-safe, as soon as its layout is on disk: path never holds half a file.
         self._atomic = atomic_output(self.path)
         self._tmp = self._atomic.__enter__()
-        self._raw, self._raw_fd, self._chunk_buffer = False, None, None  # see _write_chunks
+        self._raw, self._raw_fd, self._padding = False, None, None  # see _write_chunks
         self._file = h5py.File(self._tmp, "w", libver="latest")
         try:
             # Every object exists before SWMR starts; from then on only data is written.
@@ -784,7 +785,7 @@ class SequenceWriter:
             # A finished output of fixed size gets its chunks allocated up front, so that write_slab can write
             # whole chunks straight to their place in the file (see _write_chunks).
             raw = (n_steps is not None and initial > 0 and not self.crash_safe and not checksum
-                   and recorded is None and hasattr(os, "pwrite"))
+                   and recorded is None and hasattr(os, "pwritev"))
             placement = {}
             if raw:
                 dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
@@ -795,9 +796,8 @@ class SequenceWriter:
                                                  maxshape=(self.n_sequences, None, None) if n_steps is None else None,
                                                  chunks=chunks, dtype=self.dtype, fletcher32=bool(checksum),
                                                  **placement)
-            chunk_bytes = int(np.prod(chunks)) * self.dtype.itemsize
-            self._raw = raw and self._ds.dtype == self.dtype and self._chunk_place((0, 0, 0)) is not None \
-                and self._ds.id.get_chunk_info(0).size == chunk_bytes
+            self._chunk_offsets = self._allocated_chunks() if raw else None
+            self._raw = self._chunk_offsets is not None
             for key, value in attrs.items():
                 self._ds.attrs[key] = value
             if steps is not None:
@@ -979,37 +979,50 @@ class SequenceWriter:
         elif self.crash_safe:
             self._file.flush()
 
-    def _chunk_place(self, coords):
-        """The byte offset in the file of the chunk starting at ``coords`` (None: not allocated)."""
-        return self._ds.id.get_chunk_info_by_coord(coords).byte_offset
+    def _allocated_chunks(self):
+        """The byte offset in the file of every chunk, indexed by chunk (sequence, step chunk, parameter
+        chunk), looked up once: when HDF5 allocated them all, uncompressed, at creation; else None."""
+        if self._ds.dtype != self.dtype or not hasattr(self._ds.id, "chunk_iter"):
+            return None
+        chunks = self._ds.chunks
+        chunk_bytes = int(np.prod(chunks)) * self.dtype.itemsize
+        offsets = np.full([-(-n // c) for n, c in zip(self._ds.shape, chunks)], -1, np.int64)
+
+        def place(info):
+            if info.size == chunk_bytes:
+                offsets[tuple(o // c for o, c in zip(info.chunk_offset, chunks))] = info.byte_offset
+
+        self._ds.id.chunk_iter(place)
+        return offsets if np.all(offsets >= 0) else None
 
     def _write_chunks(self, p0, p1, values):
-        """Write the whole chunks of the parameters p0:p1 with ``os.pwrite`` at their allocated offsets.
+        """Write the whole chunks of the parameters p0:p1 with ``os.pwritev`` at their allocated offsets,
+        gathering each chunk's rows straight from ``values``.
 
         h5py runs every HDF5 call, on any thread, under one lock, so a forecast's background writes through
-        HDF5 would hold up the reads of its next slab; these writes only take it to look up each offset.
+        HDF5 would hold up the reads of its next slab; these writes never take it (the offsets were looked
+        up when the file was made).
         """
         n_rows, n_columns = self.chunks[1], self.chunks[2]
+        itemsize = self.dtype.itemsize
         if self._raw_fd is None:
             self._raw_fd = os.open(self._tmp, os.O_WRONLY)
-            self._chunk_buffer = np.empty((n_rows, n_columns), dtype=self.dtype)
-        chunk = self._chunk_buffer
+            self._padding = memoryview(bytes(n_rows * n_columns * itemsize))  # an edge chunk's padding: zeros
         for s in range(self.n_sequences):
             for t0 in range(0, self.n_steps, n_rows):
                 rows = min(n_rows, self.n_steps - t0)
                 for c0 in range(p0, p1, n_columns):
                     columns = min(n_columns, p1 - c0)
-                    if rows < n_rows or columns < n_columns:
-                        chunk[...] = 0  # an edge chunk: its padding, never read, is zeros
-                    chunk[:rows, :columns] = values[s, t0:t0 + rows, c0 - p0:c0 - p0 + columns]
-                    where, data = self._chunk_place((s, t0, c0)), memoryview(chunk).cast("B")
-                    done = 0
+                    parts = []
+                    for row in values[s, t0:t0 + rows, c0 - p0:c0 - p0 + columns]:
+                        parts.append(memoryview(row).cast("B"))
+                        if columns < n_columns:
+                            parts.append(self._padding[:(n_columns - columns) * itemsize])
+                    if rows < n_rows:
+                        parts.append(self._padding[:(n_rows - rows) * n_columns * itemsize])
+                    where = int(self._chunk_offsets[s, t0 // n_rows, c0 // n_columns])
                     try:
-                        while done < len(data):
-                            written = os.pwrite(self._raw_fd, data[done:], where + done)
-                            if written == 0:
-                                raise OSError(f"no bytes written at offset {where + done}")
-                            done += written
+                        _pwrite_all(self._raw_fd, parts, where)
                     except OSError as error:
                         raise OSError(error.errno, f"writing parameters {c0}-{c0 + columns - 1} of sequence {s} "
                                                    f"to {self.path!r} failed: {error.strerror or error}") from error
@@ -1092,6 +1105,25 @@ class SequenceWriter:
         else:
             self.close()
         return False
+
+
+def _pwrite_all(fd, parts, offset):
+    """Write the byte buffers ``parts`` one after the other at ``offset`` in ``fd``, continuing after short
+    writes; at most IOV_MAX buffers go to one call."""
+    parts = list(parts)
+    while parts:
+        written = os.pwritev(fd, parts[:_IOV_MAX], offset)
+        if written == 0:
+            raise OSError(errno.EIO, f"no bytes written at offset {offset}")
+        offset += written
+        while parts and written >= len(parts[0]):
+            written -= len(parts.pop(0))
+        if written:
+            parts[0] = parts[0][written:]
+
+
+_IOV_MAX = 1024
+"""The most buffers one pwritev call takes on Linux and macOS (IOV_MAX)."""
 
 
 def _param_attrs(names, shapes, n_params):
