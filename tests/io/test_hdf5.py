@@ -575,6 +575,34 @@ def test_corrupted_file(tmp_path, S):
         np.asarray(open_sequences(path))
 
 
+def test_string_attributes_are_fixed_length_so_damage_to_them_is_checksummed(tmp_path, S):
+    """Variable-length strings live in HDF5's global heap, which has no checksum: damage there made HDF5 loop
+    forever reading the attribute. Fixed-length ones are in the checksummed object header."""
+    path = tmp_path / "named.h5"
+    write_sequences(path, S, param_names=["w", "b\u00fc"], param_shapes=[(2, 5), (1,)])
+    with h5py.File(path, "r") as f:
+        for obj in (f, f["weights"]):
+            for name in obj.attrs:
+                dtype = obj.attrs.get_id(name).dtype
+                assert h5py.check_vlen_dtype(dtype) is None, name
+                assert h5py.check_string_dtype(dtype) is None or h5py.check_string_dtype(dtype).length, name
+    meta = read_metadata(path)
+    assert meta["format"] == FORMAT_NAME and meta["param_names"] == ["w", "b\u00fc"]
+    assert meta["param_shapes"] == [(2, 5), (1,)]
+
+
+def test_files_with_variable_length_string_attributes_still_open(tmp_path, S):
+    path = tmp_path / "older.h5"
+    write_sequences(path, S, param_names=["w", "b"], param_shapes=[(2, 5), (1,)])
+    with h5py.File(path, "a") as f:
+        f.attrs["weightcast_format"] = FORMAT_NAME  # a str: variable-length, as files were written before
+        f["weights"].attrs["param_names"] = np.asarray(["w", "b"], dtype=h5py.string_dtype())
+        f["weights"].attrs["param_shapes"] = "[[2, 5], [1]]"
+    meta = read_metadata(path)
+    assert meta["format"] == FORMAT_NAME and meta["param_names"] == ["w", "b"]
+    assert meta["param_shapes"] == [(2, 5), (1,)]
+
+
 def test_newer_format_version_is_refused(tmp_path, S):
     path = tmp_path / "future.h5"
     write_sequences(path, S)
@@ -585,7 +613,7 @@ def test_newer_format_version_is_refused(tmp_path, S):
 
 
 # ---------------------------------------------------------------------------------------------- fuzz
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 _INDEX = st.one_of(
@@ -607,6 +635,7 @@ def test_fuzz_view_indexing_matches_numpy(view, S, seqs, steps):
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(offset=st.integers(0, 4000), junk=st.binary(min_size=1, max_size=64))
+@example(offset=2111, junk=b"\xe4\x8a")  # hit the global heap of the format attribute when it was variable-length
 def test_fuzz_damaged_files_fail_cleanly_naming_the_file(tmp_path, S, offset, junk):
     path = tmp_path / "damaged.h5"
     if path.exists():

@@ -776,7 +776,7 @@ class SequenceWriter:
         self._file = h5py.File(self._tmp, "w", libver="latest")
         try:
             # Every object exists before SWMR starts; from then on only data is written.
-            self._file.attrs["weightcast_format"] = FORMAT_NAME
+            self._file.attrs["weightcast_format"] = _fixed_strings(FORMAT_NAME)
             self._file.attrs["weightcast_format_version"] = FORMAT_VERSION
             # A fixed number of steps gives a fixed-size dataset; a growing one gets two growable axes, so
             # that HDF5 indexes its chunks with a v2 B-tree, whose chunk queries are exact (readers check every
@@ -1126,6 +1126,17 @@ _IOV_MAX = 1024
 """The most buffers one pwritev call takes on Linux and macOS (IOV_MAX)."""
 
 
+def _fixed_strings(text):
+    """``text`` (a str or a list of them) as fixed-length UTF-8 strings, for an attribute.
+
+    Variable-length strings live in HDF5's global heap, which has no checksum: a few damaged bytes there made
+    HDF5 loop forever reading the attribute. Fixed-length ones live in the object header, whose checksum
+    turns such damage into an error.
+    """
+    encoded = np.char.encode(np.asarray(text, dtype=str), "utf-8")
+    return encoded.astype(h5py.string_dtype("utf-8", max(1, encoded.dtype.itemsize)))
+
+
 def _param_attrs(names, shapes, n_params):
     if names is None and shapes is None:
         return {}
@@ -1135,8 +1146,8 @@ def _param_attrs(names, shapes, n_params):
     offsets = np.concatenate([[0], np.cumsum([int(np.prod(shape)) for shape in shapes])]).astype(np.int64)
     if offsets[-1] != n_params:
         raise ValueError(f"param_shapes cover {offsets[-1]} parameters but the file has n_params={n_params}")
-    return {"param_names": np.asarray([str(name) for name in names], dtype=h5py.string_dtype()),
-            "param_shapes": json.dumps([list(shape) for shape in shapes]),
+    return {"param_names": _fixed_strings([str(name) for name in names]),
+            "param_shapes": _fixed_strings(json.dumps([list(shape) for shape in shapes])),
             "param_offsets": offsets}
 
 
