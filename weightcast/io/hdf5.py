@@ -772,7 +772,7 @@ class SequenceWriter:
         # complete (close) or, crash-safe, as soon as its layout is on disk: path never holds half a file.
         self._atomic = atomic_output(self.path)
         self._tmp = self._atomic.__enter__()
-        self._raw, self._raw_fd, self._padding = False, None, None  # see _write_chunks
+        self._chunk_offsets, self._raw_fd, self._padding = None, None, None  # see _write_chunks
         self._file = h5py.File(self._tmp, "w", libver="latest")
         try:
             # Every object exists before SWMR starts; from then on only data is written.
@@ -796,8 +796,7 @@ class SequenceWriter:
                                                  maxshape=(self.n_sequences, None, None) if n_steps is None else None,
                                                  chunks=chunks, dtype=self.dtype, fletcher32=bool(checksum),
                                                  **placement)
-            self._chunk_offsets = self._allocated_chunks() if raw else None
-            self._raw = self._chunk_offsets is not None
+            self._chunk_offsets = self._allocated_chunks() if raw else None  # None: writes go through HDF5
             for key, value in attrs.items():
                 self._ds.attrs[key] = value
             if steps is not None:
@@ -964,7 +963,7 @@ class SequenceWriter:
                              f"{expected}, got {params!r} and {values.shape}")
         values = np.ascontiguousarray(values, dtype=self.dtype)
         cp = self.chunks[2]
-        if self._raw and p0 % cp == 0 and (p1 % cp == 0 or p1 == self.n_params):
+        if self._chunk_offsets is not None and p0 % cp == 0 and (p1 % cp == 0 or p1 == self.n_params):
             self._write_chunks(p0, p1, values)
         elif self._declared is None:
             self._ds.write_direct(values, None, np.s_[:, :, p0:p1])
