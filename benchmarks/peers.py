@@ -17,7 +17,7 @@ median of at least ``--repeat`` runs in one process, more until they take a seco
 * bare predict: the sum of steps 0 and 4 plus writing a new (1, 25, n_params) float32 array (``np.empty`` and
   ``fill``): the memory traffic of a forecast; predict: ``est.predict(X)`` into a new array. A new array's pages
   are mapped as they are first written, which on a virtual machine can cost more than the forecast (and varies
-  from run to run), so the same pair also runs into a reused array whose pages are mapped already (``fill`` /
+  from run to run: memory freed a few seconds before is handed back to the host, ``new_pages.py``), so the same pair also runs into a reused array whose pages are mapped already (``fill`` /
   ``est.predict(X, out=out)``): the cost of the forecast itself;
 * peers, on the design matrix a user would build (``Z = X[0, steps].T``, ``T = Y[0].T``, float32 as the data):
   scikit-learn ``LinearRegression().fit(Z, T)`` and ``numpy.linalg.lstsq([Z, 1], T)``, building Z included; the
@@ -498,6 +498,11 @@ def format_row(threads, n, op, result, results):
             f"{result['load']:>4.1f} | {'; '.join(notes)}")
 
 
+def per_param_growth(results, threads, op, small, large):
+    """op's time per parameter at size ``large`` over that at ``small``."""
+    return (results[(threads, large, op)]["wall_s"] / large) / (results[(threads, small, op)]["wall_s"] / small)
+
+
 def summary(results):
     """The figures the targets are about, each marked met or not."""
     if not results:
@@ -517,9 +522,15 @@ def summary(results):
         for op in ("mem_lfd2", "mem_lfn", "mem_paper", "mem_predict", "mem_predict_out"):
             measured = [n for n in sizes if (threads, n, op) in results]
             if len(measured) >= 2:
-                per = [results[(threads, k, op)]["wall_s"] / k for k in (measured[0], measured[-1])]
-                print(f"  {threads} thr, memory, {OPERATIONS[op][1]}: time per parameter at {measured[-1]} over "
-                      f"{measured[0]} <= 1.3: {per[1] / per[0]:.2f}, {verdict(per[1] / per[0], 1.3)}")
+                growth = per_param_growth(results, threads, op, measured[0], measured[-1])
+                line = (f"  {threads} thr, memory, {OPERATIONS[op][1]}: time per parameter at {measured[-1]} over "
+                        f"{measured[0]} <= 1.3: {growth:.2f}, {verdict(growth, 1.3)}")
+                bare = OPERATIONS[op][2]
+                if op == "mem_predict" and all((threads, k, bare) in results for k in (measured[0], measured[-1])):
+                    # a new array's first writes cost what the machine charges for new pages (benchmarks/new_pages.py)
+                    line += (f" (its bare pass, into a new array too: "
+                             f"{per_param_growth(results, threads, bare, measured[0], measured[-1]):.2f})")
+                print(line)
         for n in sizes:
             for op in ("mem_lfd2", "mem_lfn"):
                 value = ratio((threads, n, op), OPERATIONS[op][2])
