@@ -17,8 +17,9 @@ median of at least ``--repeat`` runs in one process, more until they take a seco
 * bare predict: the sum of steps 0 and 4 plus writing a new (1, 25, n_params) float32 array (``np.empty`` and
   ``fill``): the memory traffic of a forecast; predict: ``est.predict(X)`` into a new array. A new array's pages
   are mapped as they are first written, which on a virtual machine can cost more than the forecast (and varies
-  from run to run: memory freed a few seconds before is handed back to the host, ``new_pages.py``), so the same pair also runs into a reused array whose pages are mapped already (``fill`` /
-  ``est.predict(X, out=out)``): the cost of the forecast itself;
+  from run to run: memory freed a few seconds before is handed back to the host, ``new_pages.py``), so the same
+  pair also runs into a reused array whose pages are mapped already (``fill`` / ``est.predict(X, out=out)``):
+  the cost of the forecast itself;
 * peers, on the design matrix a user would build (``Z = X[0, steps].T``, ``T = Y[0].T``, float32 as the data):
   scikit-learn ``LinearRegression().fit(Z, T)`` and ``numpy.linalg.lstsq([Z, 1], T)``, building Z included; the
   ratio is their time over weightcast's fit of the same model (how many times faster weightcast is), and
