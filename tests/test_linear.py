@@ -302,10 +302,10 @@ def test_float32_rows_give_the_float64_forecasts_to_1e_6_of_their_size_however_c
                                                                                          monkeypatch):
     import threading
 
-    from weightcast import linear
+    from weightcast import kernels, linear
 
     rng = np.random.default_rng(2)
-    n = 4 * linear._THREAD_ROWS + 5 * linear._PRODUCT_ROWS + 77  # whole groups, whole blocks and a partial one
+    n = 4 * linear._THREAD_ROWS + 5 * kernels.PRODUCT_ROWS + 77  # whole groups, whole blocks and a partial one
     Z, T = _float32_rows(n, 5, spread, rng)
     threads, products = [], linear.StreamingLeastSquares._whitened_products
     monkeypatch.setattr(linear.StreamingLeastSquares, "_whitened_products",

@@ -33,13 +33,11 @@ __all__ = ["LinearFarcaster", "LFD2Forecaster", "LFNForecaster", "LFSForecaster"
 _QR_BLOCK = 8192
 # Rows of one update that each thread of the CPU solver gets at least (fewer: one thread does all).
 _THREAD_ROWS = 4 * _QR_BLOCK
-# float32 rows: rows per float32 product (their sums are added in float64), rows whitened at once (cache-sized),
-# the fewest rows an update needs for the float32 products (smaller ones go through the QR), the rows sampled
-# to whiten them (in runs of contiguous rows), and the largest condition number of the correlation matrix of an
-# update's whitened inputs that is accepted.
-_PRODUCT_ROWS = 4096
-_WHITEN_ROWS = 8 * _PRODUCT_ROWS
-_FLOAT32_MIN_ROWS = 4 * _PRODUCT_ROWS
+# float32 rows: the fewest rows an update needs for the float32 products (four of their float32 sums, see
+# kernels.PRODUCT_ROWS; smaller updates go through the QR), the rows sampled to whiten them (in runs of
+# contiguous rows), and the largest condition number of the correlation matrix of an update's whitened inputs
+# that is accepted.
+_FLOAT32_MIN_ROWS = 16384
 _SAMPLE_ROWS, _SAMPLE_RUN = 4096, 256
 _WHITENED_COND = 16.0
 # Values per part of a slab in the paper solver's passes on the CPU (4 MB of float32: few calls, still in cache).
@@ -82,7 +80,8 @@ class StreamingLeastSquares:
     Large float32 updates on the CPU skip the float64 copy of the targets, which costs more than the QR
     itself: the inputs are first whitened by the QR of a sample of the update's rows (so that their columns
     are orthonormal and nothing cancels), the products with the targets are formed in float32 in blocks of
-    4,096 rows and added in float64, and the update's factors follow from its whitened Gram matrix by a
+    4,096 rows by compiled loops that read the targets once (:mod:`weightcast.kernels`) and added in float64,
+    and the update's factors follow from its whitened Gram matrix by a
     Cholesky factorisation. Forecasts agree with the float64 QR's to about 1e-6 of the largest forecast (the
     errors do not grow with the collinearity of the inputs; a float32 sum keeps about six digits of the
     targets' size, which parameters far from zero that barely move feel most). An update whose whitened
@@ -117,7 +116,6 @@ class StreamingLeastSquares:
         self.R, self.QtY = torch.as_tensor(R, device=device), torch.zeros(self.n_fit, horizon, dtype=torch.float64,
                                                                           device=device)
         self._buffers = []  # per CPU thread: its reused block buffers
-        self._float32_buffers = []  # per CPU thread: the buffers of the float32 products
 
     def update(self, Z, T):
         """Add rows: ``Z`` of shape (n_in, n_rows) and ``T`` (horizon, n_rows), any float dtype, on the device."""
@@ -181,12 +179,11 @@ class StreamingLeastSquares:
         if whitening is None:
             return None
         if n_parts == 1:
-            sums = [self._whitened_products(0, whitening, Z, T)]
+            sums = [self._whitened_products(whitening, Z, T)]
         else:
             cuts = [part * Z.shape[1] // n_parts for part in range(n_parts)] + [Z.shape[1]]
-            self._float32_buffers += [None] * (n_parts - len(self._float32_buffers))
             sums = [future.result() for future in [
-                _thread_pool().submit(self._whitened_products, part, whitening, Z[:, cuts[part]:cuts[part + 1]],
+                _thread_pool().submit(self._whitened_products, whitening, Z[:, cuts[part]:cuts[part + 1]],
                                       T[:, cuts[part]:cuts[part + 1]]) for part in range(n_parts)]]
         G, C = sum(pair[0] for pair in sums), sum(pair[1] for pair in sums)
         if not (np.all(np.isfinite(G)) and np.all(np.isfinite(C))):
@@ -223,45 +220,14 @@ class StreamingLeastSquares:
             return None
         return (np.tril(np.linalg.inv(R).T) * np.sqrt(design.shape[0])).astype(np.float32)  # exactly triangular
 
-    def _whitened_products(self, part, whitening, Z, T):
-        """The float64 sums of W [Z; 1] (W [Z; 1])^T and W [Z; 1] T^T over the rows of Z and T, formed in
-        float32 a block of rows at a time (batched: one call per cache-sized group of blocks) in the buffers
-        of thread ``part``."""
-        n_in, n_fit, n_rows, block = self.n_in, self.n_fit, Z.shape[1], _PRODUCT_ROWS
-        n_products = -(-n_rows // block)
-        if not self._float32_buffers:
-            self._float32_buffers.append(None)
-        buffers = self._float32_buffers[part]
-        if buffers is None or buffers[1].shape[0] < n_products:
-            buffers = self._float32_buffers[part] = (np.empty((_WHITEN_ROWS // block, n_fit, block), np.float32),
-                                                      np.empty((n_products, n_fit, n_fit), np.float32),
-                                                      np.empty((n_products, n_fit, self.horizon), np.float32))
-        rows, grams, products = buffers
+    def _whitened_products(self, whitening, Z, T):
+        """The float64 sums of W [Z; 1] (W [Z; 1])^T and W [Z; 1] T^T over the rows of Z and T, formed in float32
+        (compiled loops: the GIL is released, so the solver's threads run in parallel)."""
+        from .kernels import whitened_products  # numba: imported when first needed
+
         # W is lower triangular (the inverse of a QR's R, transposed): the ones column only adds to the last row.
-        inputs, offset = np.ascontiguousarray(whitening[:, :n_in]), whitening[-1, -1]
-        done = 0
-        with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf: the caller goes through the QR
-            for start in range(0, n_rows, _WHITEN_ROWS):
-                stop = min(start + _WHITEN_ROWS, n_rows)
-                whole = start + (stop - start) // block * block
-                for first, last, shape in ((start, whole, (-1, block)), (whole, stop, (1, -1))):
-                    if last == first:
-                        continue
-                    # (count, n, rows) views: whole blocks, then the last partial one
-                    z = Z[:, first:last].reshape((n_in,) + shape).transpose(1, 0, 2)
-                    t = T[:, first:last].reshape((self.horizon,) + shape).transpose(1, 2, 0)
-                    count = z.shape[0]
-                    whitened, out = rows[:count, :, :z.shape[2]], slice(done, done + count)
-                    np.matmul(inputs, z, out=whitened)
-                    if self.fit_intercept:
-                        whitened[:, -1] += offset
-                    # The Gram matrix as two products whose operands start at different rows: numpy computes
-                    # the product of an array with its own transpose (syrk) several times slower here.
-                    np.matmul(whitened, whitened[:, :1].transpose(0, 2, 1), out=grams[out, :, :1])
-                    np.matmul(whitened, whitened[:, 1:].transpose(0, 2, 1), out=grams[out, :, 1:])
-                    np.matmul(whitened, t, out=products[out])
-                    done += count
-        return grams[:done].sum(axis=0, dtype=np.float64), products[:done].sum(axis=0, dtype=np.float64)
+        return whitened_products(np.ascontiguousarray(whitening[:, :self.n_in]),
+                                 whitening[-1, -1] if self.fit_intercept else None, Z, T)
 
     def _update_device(self, Z, T):
         f64 = dict(device=self.device, dtype=torch.float64)
