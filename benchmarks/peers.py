@@ -235,7 +235,7 @@ def child(args):
     op, device, threads, n = args.op, args.device, args.threads, args.size
     load_average = os.getloadavg()[0]
     result = {}
-    exact_fit_on_cpu = op.endswith(("lfd2", "lfn")) and device == "cpu"
+    exact_fit_on_cpu = op in ("mem_lfd2", "mem_lfn", "h5_lfd2", "h5_lfn") and device == "cpu"
 
     def repeat(function):
         """The median time of ``function``: at least ``--repeat`` runs, more (up to 100) until they take a
