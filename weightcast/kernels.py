@@ -92,6 +92,7 @@ def _add_tiles(w, rows, source, ld, start, n_source, out):
 
 @numba.njit(**_COMPILE)
 def _tile_3x4(w0, w1, w2, s0, s1, s2, s3):
+    # written out, not looped over an array: twelve scalars are what LLVM keeps in registers
     a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = a20 = a21 = a22 = a23 = np.float32(0)
     for r in range(w0.shape[0]):
         x0, x1, x2 = w0[r], w1[r], w2[r]
